@@ -1,0 +1,27 @@
+"""Request tracking IDs and fast JSON logging for FastAPI services.
+
+app.add_middleware(TrackingIDMiddleware)
+setup_logging()
+"""
+
+from service.context import bind_tracking_id, get_tracking_id, new_tracking_id
+from service.logs.format import JsonFormatter
+from service.logs.pipeline import setup_logging, shutdown_logging
+from service.middleware import TrackingIDMiddleware, is_valid_tracking_id
+from service.propagation import aforward_tracking_id, forward_tracking_id
+from service.settings import LogSettings, SettingsError
+
+__all__ = [
+    "JsonFormatter",  # stdlib Formatter rendering the bundle's JSON line, for your own handlers
+    "LogSettings",  # the LOG_* settings, validated
+    "SettingsError",  # raised for a bad LOG_* value; the message names the variable
+    "TrackingIDMiddleware",  # pure ASGI middleware: adopt or make the ID, header on every response
+    "aforward_tracking_id",  # httpx.AsyncClient request hook forwarding the ID downstream
+    "bind_tracking_id",  # context manager binding an ID for detached work (with / async with)
+    "forward_tracking_id",  # httpx.Client request hook forwarding the ID downstream
+    "get_tracking_id",  # the current ID (None outside a request); also a FastAPI dependency
+    "is_valid_tracking_id",  # the default inbound-ID validator (8-128 safe characters)
+    "new_tracking_id",  # a fresh uuid4 string
+    "setup_logging",  # route every logger through the JSON queue pipeline (idempotent)
+    "shutdown_logging",  # drain the queue and stop the listener
+]

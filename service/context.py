@@ -1,0 +1,54 @@
+"""The request's tracking ID: one ContextVar, read anywhere, bound explicitly for detached work."""
+
+from __future__ import annotations
+
+import uuid
+from contextvars import ContextVar, Token
+from types import TracebackType
+
+__all__ = ["bind_tracking_id", "get_tracking_id", "new_tracking_id", "tracking_id_var"]
+
+#: The single source of truth. ``None`` outside a request (startup lines, idle background threads).
+tracking_id_var: ContextVar[str | None] = ContextVar("tracking_id", default=None)
+
+
+def new_tracking_id() -> str:
+    """A fresh ID: a random UUID4 in its canonical 36-character form."""
+    return str(uuid.uuid4())
+
+
+def get_tracking_id() -> str | None:
+    """The current tracking ID, or None outside a request. Also usable as ``Depends(get_tracking_id)``."""
+    return tracking_id_var.get()
+
+
+class bind_tracking_id:
+    """Bind a tracking ID (a new one when None) for detached work; restore the previous one on exit.
+
+    Works with ``with`` and ``async with``. The bound ID is available as the ``as`` target.
+    """
+
+    __slots__ = ("_token", "tracking_id")
+
+    def __init__(self, tracking_id: str | None = None) -> None:
+        self.tracking_id: str = tracking_id if tracking_id is not None else new_tracking_id()
+        self._token: Token[str | None] | None = None
+
+    def __enter__(self) -> str:
+        self._token = tracking_id_var.set(self.tracking_id)
+        return self.tracking_id
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._token is not None:
+            tracking_id_var.reset(self._token)
+            self._token = None
+
+    async def __aenter__(self) -> str:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
