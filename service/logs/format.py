@@ -1,0 +1,185 @@
+"""LogRecord -> one orjson-rendered JSON line.
+
+Field order follows the original design: ``@timestamp``, ``level``, ``name``, ``processName``,
+``tracking_id``, ``loc``, ``func``, ``message``; then ``exc_info`` / ``stack_info`` when present and
+any ``extra=`` keys. Rendering never raises: a broken message or an unserializable value still
+yields a line that says what went wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from typing import Any
+
+import orjson
+
+__all__ = ["RESERVED_FIELDS", "JsonFormatter", "render", "render_line"]
+
+#: Keys the formatter owns. An ``extra=`` key with one of these names is kept as ``extra_<key>``.
+#: ``kubernetes``, ``stream``, ``time`` and ``_p`` are added by Fluent Bit's CRI parser and
+#: kubernetes filter at the top level of the record, so the app must not emit them itself.
+RESERVED_FIELDS = frozenset(
+    {
+        "@timestamp", "level", "name", "processName", "tracking_id", "loc", "func", "message",
+        "exc_info", "stack_info", "kubernetes", "stream", "time", "_p", "log",
+    }
+)  # fmt: skip
+
+# Attributes every LogRecord has; anything else on a record came from ``extra=`` (or another handler).
+_RECORD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message", "asctime", "taskName", "tracking_id", "color_message",
+}  # fmt: skip
+# A record with exactly this many attributes (the standard ones plus our tracking_id) has no extras.
+_PLAIN_LEN = len(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) + 1
+
+_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
+_IMMUTABLE_ARG_TYPES = frozenset({str, int, float, bool, type(None), bytes})
+
+
+def _safe_str(value: object) -> str:
+    try:
+        return str(value)
+    except Exception as exc:  # an object whose __str__ raises must not break logging
+        try:
+            return f"<unprintable {type(value).__name__}: {type(exc).__name__}>"
+        except Exception:
+            return "<unprintable object>"
+
+
+def _default(value: object) -> Any:
+    """orjson fallback for values it cannot serialize natively: their ``str``, never an exception."""
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return _safe_str(value)
+
+
+class _Clock:
+    """RFC 3339 UTC timestamps with milliseconds; the date/time prefix is cached per second."""
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def stamp(self, created: float, msecs: float) -> str:
+        second = int(created)
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._prefix}.{int(msecs):03d}Z"
+
+
+_clock = _Clock()
+
+
+def _message(record: logging.LogRecord) -> str:
+    msg = record.msg
+    args = record.args
+    try:
+        if args:
+            return str(msg) % args
+        return msg if type(msg) is str else str(msg)
+    except Exception as exc:
+        return (
+            f"<log message could not be rendered: {type(exc).__name__}: {_safe_str(exc)}>"
+            f" msg={_safe_str(repr_safe(msg))} args={_safe_str(repr_safe(args))}"
+        )
+
+
+def repr_safe(value: object) -> str:
+    """``repr`` that never raises."""
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
+
+
+def _exc_text(record: logging.LogRecord) -> str | None:
+    if record.exc_text:
+        return record.exc_text
+    exc_info = record.exc_info
+    if not exc_info:
+        return None
+    try:
+        if not isinstance(exc_info, tuple):
+            return None
+        text = "".join(traceback.format_exception(*exc_info)).rstrip("\n")
+    except Exception as exc:
+        text = f"<traceback could not be formatted: {type(exc).__name__}>"
+    record.exc_text = text  # cache, as logging.Formatter does
+    return text
+
+
+def _extras(record: logging.LogRecord, out: dict[str, Any]) -> None:
+    for key, value in record.__dict__.items():
+        if key in _RECORD_ATTRS:
+            continue
+        out[f"extra_{key}" if key in RESERVED_FIELDS else key] = value
+
+
+def to_dict(record: logging.LogRecord) -> dict[str, Any]:
+    """The record as the dict that becomes its JSON line."""
+    out: dict[str, Any] = {
+        "@timestamp": _clock.stamp(record.created, record.msecs),
+        "level": record.levelname,
+        "name": record.name,
+        "processName": record.processName,
+        "tracking_id": getattr(record, "tracking_id", None),
+        "loc": f"{record.filename}:{record.lineno}",
+        "func": record.funcName,
+        "message": _message(record),
+    }
+    if record.exc_info or record.exc_text:
+        out["exc_info"] = _exc_text(record)
+    if record.stack_info:
+        out["stack_info"] = record.stack_info
+    if len(record.__dict__) != _PLAIN_LEN:
+        _extras(record, out)
+    return out
+
+
+def render(record: logging.LogRecord) -> bytes:
+    """One JSON line, newline-terminated. Never raises."""
+    try:
+        out = to_dict(record)
+    except Exception as exc:  # a record mangled by a third-party filter
+        out = {"level": "ERROR", "name": "service.logs", "message": f"unrenderable log record: {exc!r}"}
+    try:
+        return orjson.dumps(out, default=_default, option=_OPTS)
+    except (TypeError, orjson.JSONEncodeError):
+        # e.g. an int beyond 64 bits, or a recursive container: fall back to str() for every extra value.
+        safe = {k: (v if isinstance(v, str | None) else _safe_str(v)) for k, v in out.items()}
+        return orjson.dumps(safe, option=_OPTS)
+
+
+def render_line(record: logging.LogRecord) -> str:
+    """``render`` as text, without the trailing newline."""
+    return render(record)[:-1].decode()
+
+
+def freeze_args(record: logging.LogRecord) -> None:
+    """Render the message now if an argument is mutable, so a later change cannot alter the line.
+
+    Called on the caller's thread; plain scalars (the common case) are left for the listener.
+    """
+    args = record.args
+    if not args:
+        return
+    if type(args) is tuple:
+        for arg in args:
+            if type(arg) not in _IMMUTABLE_ARG_TYPES:
+                break
+        else:
+            return
+    record.msg = _message(record)
+    record.args = None
+
+
+class JsonFormatter(logging.Formatter):
+    """A stdlib Formatter producing the bundle's JSON lines, for use with any handler."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return render_line(record)

@@ -1,0 +1,318 @@
+"""Caller-side capture, bounded batched hand-off, the listener thread, draining, and logger routing.
+
+Caller side (any thread, inside the request's context): attach the tracking ID, freeze mutable
+arguments, append to the queue. Listener thread: render with orjson, one write per batch per sink.
+After ``drain()`` (lifespan shutdown, SIGTERM path, interpreter exit) records are written
+synchronously, so lines logged during the last moments of the process are never stranded.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Sequence
+from types import TracebackType
+from typing import IO, Any
+
+from service.context import tracking_id_var
+from service.logs.format import freeze_args, render
+from service.logs.queue import BatchQueue
+from service.logs.sinks import Sink, StreamSink, report_fault
+from service.settings import LogSettings, load_settings
+
+__all__ = ["Pipeline", "QueueLogHandler", "current_pipeline", "setup_logging", "shutdown_logging"]
+
+_log = logging.getLogger("service.logs")
+
+#: Loggers whose own handlers are removed so their records reach the root handler (and only it).
+ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi", "fastapi", "starlette", "asyncio")
+#: uvicorn's plain access line is replaced by the middleware's JSON access line.
+SILENCED_LOGGERS = ("uvicorn.access",)
+
+
+class _Barrier:
+    __slots__ = ("event",)
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+
+class Pipeline:
+    """One process's queue, listener thread and sinks."""
+
+    def __init__(self, settings: LogSettings, sinks: Sequence[Sink]) -> None:
+        self.settings = settings
+        self.sinks = list(sinks)
+        self.queue: BatchQueue[logging.LogRecord | _Barrier] = BatchQueue(
+            settings.queue_size, settings.overflow
+        )
+        self._write_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self._stopping = False
+        self._reported_drops = 0
+        self._last_drop_report = time.monotonic()
+
+    # -- caller side -------------------------------------------------------------------------
+    def submit(self, record: logging.LogRecord) -> None:
+        if self._running:
+            self.queue.put(record)
+        else:
+            self._write_now([record])
+
+    # -- listener side ----------------------------------------------------------------------
+    def start(self) -> None:
+        if self._running:
+            return
+        self._stopping = False
+        self._running = True
+        self._thread = threading.Thread(target=self._run, name="log-listener", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        queue = self.queue
+        interval = self.settings.drop_report_interval
+        while True:
+            queue.wait(interval if queue.drop else None)
+            batch = queue.take()
+            if batch:
+                self._write(batch)
+            if queue.dropped != self._reported_drops:
+                self._report_drops(force=False)
+            if self._stopping and not len(queue):
+                return
+
+    def _write(self, batch: list[logging.LogRecord | _Barrier]) -> None:
+        lines: list[bytes] = []
+        for item in batch:
+            if isinstance(item, logging.LogRecord):
+                lines.append(render(item))
+            else:  # a flush barrier: everything before it is written first
+                self._emit(lines)
+                lines = []
+                item.event.set()
+        self._emit(lines)
+
+    def _emit(self, lines: list[bytes]) -> None:
+        if not lines:
+            return
+        data = b"".join(lines)
+        with self._write_lock:
+            for sink in self.sinks:
+                sink.write(data)
+
+    def _write_now(self, records: list[logging.LogRecord]) -> None:
+        leftovers = self.queue.take()  # anything a racing producer queued after the listener stopped
+        self._write([*leftovers, *records])
+
+    def _report_drops(self, *, force: bool) -> None:
+        now = time.monotonic()
+        dropped = self.queue.dropped
+        if dropped == self._reported_drops or (
+            not force and now - self._last_drop_report < self.settings.drop_report_interval
+        ):
+            return
+        record = logging.LogRecord(
+            "service.logs", logging.WARNING, __file__, 0,
+            "log queue full (LOG_OVERFLOW=drop): dropped %d records since the last report", (
+                dropped - self._reported_drops,), None, func="listener",
+        )  # fmt: skip
+        record.tracking_id = None
+        record.dropped = dropped - self._reported_drops
+        record.dropped_total = dropped
+        self._reported_drops = dropped
+        self._last_drop_report = now
+        self._emit([render(record)])
+
+    # -- control ----------------------------------------------------------------------------
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything queued before this call is written. False on timeout."""
+        if not self._running:
+            return True
+        barrier = _Barrier()
+        self.queue.put(barrier)
+        return barrier.event.wait(timeout)
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Write everything queued, stop the listener; later records are written synchronously."""
+        if not self._running:
+            return
+        self._stopping = True
+        self._running = False
+        self.queue.wake()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        self.queue.close()
+        self._write_now([])
+        self._report_drops(force=True)
+
+    def close(self) -> None:
+        self.drain()
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:
+                report_fault(f"closing {sink!r} failed: {exc!r}")
+
+    def restart_after_fork(self) -> None:
+        """In a forked child the listener thread does not exist: give the child its own."""
+        self._write_lock = threading.Lock()
+        self.queue = BatchQueue(self.settings.queue_size, self.settings.overflow)
+        self._running = False
+        self.start()
+
+
+class QueueLogHandler(logging.Handler):
+    """The root handler: capture on the caller's thread, hand off to the pipeline. No handler lock."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        super().__init__()
+        self.pipeline = pipeline
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        if self.filters and not self.filter(record):
+            return False
+        if "tracking_id" not in record.__dict__:  # an explicit extra={"tracking_id": ...} wins
+            record.tracking_id = tracking_id_var.get()
+        if record.args:
+            freeze_args(record)
+        self.pipeline.submit(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.handle(record)
+
+
+_current: Pipeline | None = None
+_setup_lock = threading.RLock()
+_hooks_installed = False
+
+
+def current_pipeline() -> Pipeline | None:
+    """The active pipeline of this process, if ``setup_logging`` ran."""
+    return _current
+
+
+def _build_sinks(settings: LogSettings, stream: IO[Any] | None) -> list[Sink]:
+    sinks: list[Sink] = []
+    if settings.mode in ("stdout", "both"):
+        sinks.append(StreamSink(stream))
+    if settings.mode in ("file", "both"):
+        from service.logs.files import FileSink  # only file mode pays for it
+
+        sinks.append(FileSink.from_settings(settings))
+    return sinks
+
+
+def _route_loggers() -> None:
+    for name in ROUTED_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+        logger.disabled = False
+        logger.setLevel(logging.NOTSET)
+    for name in SILENCED_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = False  # no handlers + no propagation: uvicorn skips its access line entirely
+
+
+def _capture_warnings() -> None:
+    """``logging.captureWarnings(True)``, re-applied if something (a test runner) replaced showwarning since."""
+    if getattr(warnings.showwarning, "__module__", "") != "logging":
+        logging._warnings_showwarning = None  # type: ignore[attr-defined]  # else captureWarnings is a no-op
+        logging.captureWarnings(True)
+
+
+def _log_uncaught(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    if issubclass(exc_type, KeyboardInterrupt):
+        sys.__excepthook__(exc_type, exc, tb)
+        return
+    logging.getLogger("service").critical("uncaught exception", exc_info=(exc_type, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit or args.exc_value is None:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    logging.getLogger("service").error(
+        "uncaught exception in thread %s", name, exc_info=(args.exc_type, args.exc_value, args.exc_traceback)
+    )
+
+
+def _install_process_hooks() -> None:
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+    atexit.register(shutdown_logging)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_after_fork)
+
+
+def _after_fork() -> None:
+    if _current is not None and _current._running:
+        _current.restart_after_fork()
+
+
+def setup_logging(
+    settings: LogSettings | None = None, *, stream: IO[Any] | None = None, **overrides: Any
+) -> Pipeline:
+    """Route every logger of the process through one JSON pipeline. Idempotent.
+
+    Settings come from ``LOG_*`` environment variables; keyword arguments override them
+    (``setup_logging(level="DEBUG")``). A second call with the same settings returns the running
+    pipeline; with other settings it drains the old one and replaces it. Raises SettingsError.
+    """
+    global _current
+    if settings is None:
+        settings = load_settings(**overrides)
+    with _setup_lock:
+        if _current is not None and _current._running and _current.settings == settings and stream is None:
+            return _current
+        sinks = _build_sinks(settings, stream)
+        previous = _current
+        pipeline = Pipeline(settings, sinks)
+        pipeline.start()
+        root = logging.getLogger()
+        for handler in list(root.handlers):  # we own the root: no plain-text handler may stay
+            root.removeHandler(handler)
+        root.addHandler(QueueLogHandler(pipeline))
+        root.setLevel(settings.level)
+        _current = pipeline
+        if previous is not None:
+            previous.close()
+        _route_loggers()
+        _capture_warnings()
+        _install_process_hooks()
+        return pipeline
+
+
+def drain_logging() -> None:
+    """Write everything queued now; records logged afterwards are written synchronously."""
+    pipeline = _current
+    if pipeline is not None:
+        pipeline.drain()
+
+
+def shutdown_logging() -> None:
+    """Drain the queue, stop the listener, close sinks and detach from the root logger."""
+    global _current
+    with _setup_lock:
+        pipeline = _current
+        if pipeline is None:
+            return
+        pipeline.close()
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            if isinstance(handler, QueueLogHandler) and handler.pipeline is pipeline:
+                root.removeHandler(handler)
+        _current = None

@@ -1,0 +1,84 @@
+"""A bounded, batched hand-off from logging threads to one listener thread.
+
+Producers append to a deque (atomic under the GIL, no lock) and set an Event only when the listener
+is idle, so a burst costs one wake-up per batch instead of a Condition round trip per record. The
+bound is checked without a lock, so it may be exceeded by at most one record per producing thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Generic, TypeVar
+
+__all__ = ["BatchQueue"]
+
+T = TypeVar("T")
+
+
+class BatchQueue(Generic[T]):
+    """Bounded multi-producer, single-consumer queue. ``overflow`` is ``"block"`` or ``"drop"``."""
+
+    def __init__(self, maxsize: int, overflow: str = "block") -> None:
+        if maxsize < 1:
+            raise ValueError("maxsize must be positive")
+        self.maxsize = maxsize
+        self.drop = overflow == "drop"
+        self.dropped = 0  # total records dropped since creation (drop policy only)
+        self._items: deque[T] = deque()
+        self._wake = threading.Event()
+        self._space = threading.Condition(threading.Lock())
+        self._blocked = 0
+        self._closed = False
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, item: T) -> bool:
+        """Hand ``item`` to the listener. Returns False when it was dropped."""
+        items = self._items
+        if len(items) >= self.maxsize and not self._make_room():
+            return False
+        items.append(item)
+        if not self._wake.is_set():
+            self._wake.set()
+        return True
+
+    def _make_room(self) -> bool:
+        with self._space:
+            if self.drop:
+                self.dropped += 1
+                return False
+            self._blocked += 1
+            try:
+                while len(self._items) >= self.maxsize and not self._closed:
+                    self._wake.set()
+                    self._space.wait(0.1)
+            finally:
+                self._blocked -= 1
+        return True
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Listener: sleep until something was put (or ``timeout``); then take the batch with ``take``."""
+        self._wake.wait(timeout)
+        self._wake.clear()
+
+    def take(self) -> list[T]:
+        """Listener: everything queued so far, oldest first."""
+        items = self._items
+        popleft = items.popleft
+        batch = [popleft() for _ in range(len(items))]
+        if self._blocked:
+            with self._space:
+                self._space.notify_all()
+        return batch
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def close(self) -> None:
+        """Release blocked producers for good (used at shutdown, after which writes are synchronous)."""
+        with self._space:
+            self._closed = True
+            self._space.notify_all()
+        self._wake.set()

@@ -1,0 +1,66 @@
+"""The ContextVar helpers."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from service.context import bind_tracking_id, get_tracking_id, new_tracking_id
+
+
+def test_default_is_none() -> None:
+    assert get_tracking_id() is None
+
+
+def test_new_ids_are_unique_uuid4() -> None:
+    ids = {new_tracking_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(len(i) == 36 and i[14] == "4" for i in ids)
+
+
+def test_bind_and_restore() -> None:
+    """bind_tracking_id binds for the block and restores the previous value, nested too."""
+    with bind_tracking_id("outer-0001") as outer:
+        assert outer == get_tracking_id() == "outer-0001"
+        with bind_tracking_id() as inner:
+            assert get_tracking_id() == inner != outer
+        assert get_tracking_id() == "outer-0001"
+    assert get_tracking_id() is None
+
+
+def test_restores_on_exception() -> None:
+    try:
+        with bind_tracking_id("boom-0001"):
+            raise KeyError
+    except KeyError:
+        pass
+    assert get_tracking_id() is None
+
+
+def test_async_with_and_tasks() -> None:
+    """async with works, and tasks created inside inherit the bound ID."""
+
+    async def child() -> str | None:
+        await asyncio.sleep(0)
+        return get_tracking_id()
+
+    async def main() -> tuple[str | None, str | None]:
+        async with bind_tracking_id("async-0001"):
+            seen = await asyncio.create_task(child())
+        return seen, get_tracking_id()
+
+    assert asyncio.run(main()) == ("async-0001", None)
+
+
+def test_executor_work_binds_explicitly() -> None:
+    """Detached executor work has no context of its own; bind_tracking_id gives it one."""
+
+    def job(tid: str) -> tuple[str | None, str | None]:
+        before = get_tracking_id()
+        with bind_tracking_id(tid):
+            return before, get_tracking_id()
+
+    with bind_tracking_id("req-00001"), ThreadPoolExecutor(1) as pool:
+        before, during = pool.submit(job, "req-00001").result()
+    assert before is None
+    assert during == "req-00001"

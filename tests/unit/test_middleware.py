@@ -1,0 +1,246 @@
+"""TrackingIDMiddleware on a real FastAPI app, in process (the subprocess tests cover uvicorn itself)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import orjson
+import pytest
+from fastapi import BackgroundTasks, FastAPI, Request
+from fastapi.responses import PlainTextResponse, StreamingResponse
+from starlette.testclient import TestClient
+
+from service import TrackingIDMiddleware, get_tracking_id
+from service.context import tracking_id_var
+from service.logs.pipeline import current_pipeline, setup_logging, shutdown_logging
+
+log = logging.getLogger("t.app")
+
+
+@pytest.fixture
+def out() -> Iterator[io.BytesIO]:
+    stream = io.BytesIO()
+    setup_logging(stream=stream)
+    yield stream
+    shutdown_logging()
+
+
+def records(stream: io.BytesIO) -> list[dict[str, Any]]:
+    pipeline = current_pipeline()
+    assert pipeline is not None and pipeline.flush(10)
+    return [orjson.loads(x) for x in stream.getvalue().splitlines()]
+
+
+def build(**options: Any) -> FastAPI:
+    app = FastAPI()
+    app.add_middleware(TrackingIDMiddleware, **options)
+
+    @app.get("/ctx")
+    async def ctx(request: Request) -> dict[str, Any]:
+        log.info("in handler")
+        return {"id": get_tracking_id(), "x_request_id": request.headers.getlist("x-request-id")}
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("kaput")
+
+    @app.get("/stream")
+    async def stream() -> StreamingResponse:
+        async def body() -> AsyncIterator[bytes]:
+            for i in range(3):
+                log.info("chunk %d", i)
+                yield f"{i}\n".encode()
+
+        return StreamingResponse(body())
+
+    @app.get("/bg")
+    async def bg(tasks: BackgroundTasks) -> dict[str, str]:
+        tasks.add_task(lambda: log.info("background %s", get_tracking_id()))
+        return {"ok": "yes"}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+class TestIds:
+    def test_generates_a_uuid4_and_returns_it(self, out: io.BytesIO) -> None:
+        response = TestClient(build()).get("/ctx")
+        tid = response.headers["x-tracking-id"]
+        assert uuid.UUID(tid).version == 4
+        assert response.json()["id"] == tid
+        assert tracking_id_var.get() is None, "the ContextVar is reset after the request"
+
+    @pytest.mark.parametrize(
+        "value",
+        ["3f2c1e9a-4b7d-4c1a-9e2f-0a1b2c3d4e5f", "8f14e45fceea167a5a36dedd4bea2543", "01HZX3K9Q2W5R7T8Y0ABCDEFGH"],
+    )
+    def test_adopts_valid_inbound_ids(self, out: io.BytesIO, value: str) -> None:
+        """UUIDs, nginx $request_id (32 hex) and ULIDs are adopted as they are."""
+        response = TestClient(build()).get("/ctx", headers={"X-Tracking-ID": value})
+        assert response.headers["x-tracking-id"] == value == response.json()["id"]
+
+    def test_falls_back_to_x_request_id(self, out: io.BytesIO) -> None:
+        response = TestClient(build()).get("/ctx", headers={"X-Request-ID": "from-proxy-0001"})
+        assert response.headers["x-tracking-id"] == "from-proxy-0001"
+
+    def test_x_tracking_id_wins(self, out: io.BytesIO) -> None:
+        headers = {"X-Tracking-ID": "tracking-0001", "X-Request-ID": "request-00001"}
+        body = TestClient(build()).get("/ctx", headers=headers).json()
+        assert body["id"] == "tracking-0001"
+        assert body["x_request_id"] == ["tracking-0001"], "exposed once, as the chosen id"
+
+    def test_exposes_x_request_id_to_the_app(self, out: io.BytesIO) -> None:
+        body = TestClient(build()).get("/ctx").json()
+        assert body["x_request_id"] == [body["id"]]
+
+    def test_custom_headers_validator_generator(self, out: io.BytesIO) -> None:
+        app = build(header_names=["X-Correlation-ID"], response_header="X-Correlation-ID",
+                    validator=lambda v: v.startswith("ok-"), generator=lambda: "gen-00000001")  # fmt: skip
+        client = TestClient(app)
+        assert client.get("/ctx", headers={"X-Correlation-ID": "ok-1"}).headers["x-correlation-id"] == "ok-1"
+        assert client.get("/ctx", headers={"X-Correlation-ID": "nope"}).headers["x-correlation-id"] == "gen-00000001"
+        assert client.get("/ctx", headers={"X-Tracking-ID": "ok-2"}).json()["id"] == "gen-00000001"
+
+
+HOSTILE = {
+    "quotes-braces": '{"level":"CRITICAL","x":"y"}',
+    "too-long": "a" * 10_240,
+    "too-short": "abc",
+    "non-ascii": "idé-ünïcødé-1234",
+    "spaces": "abc def ghi jkl",
+    "script": "<script>alert(1)</script>",
+    "json-escape": 'abcdefgh\\"},{"x',
+}
+
+
+class TestHostileIds:
+    @pytest.mark.parametrize("name", sorted(HOSTILE))
+    def test_replaced_never_reflected_never_logged_raw(self, out: io.BytesIO, name: str) -> None:
+        value = HOSTILE[name]
+        raw = value.encode("utf-8")
+        response = TestClient(build()).get("/ctx", headers=[(b"X-Tracking-ID", raw)])  # type: ignore[list-item]
+        tid = response.headers["x-tracking-id"]
+        assert uuid.UUID(tid).version == 4
+        assert raw not in response.content and value not in response.text
+        assert all(value not in v for v in response.headers.values())
+        got = records(out)
+        warnings = [r for r in got if r["level"] == "WARNING"]
+        assert len(warnings) == 1 and warnings[0]["tracking_id"] == tid
+        assert "rejected inbound x-tracking-id" in warnings[0]["message"]
+        text = b"\n".join(orjson.dumps(r) for r in got)
+        if len(value) > 16:
+            assert raw not in text, "the raw value never reaches the logs"
+
+    def test_crlf_is_escaped_in_the_preview(self, out: io.BytesIO) -> None:
+        """A CR/LF smuggled at the ASGI level (servers usually refuse it) is escaped, never raw."""
+        app = build()
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "method": "GET", "path": "/ctx", "raw_path": b"/ctx", "query_string": b"",
+                 "headers": [(b"x-tracking-id", b"abc\r\nX-Evil: 1")], "http_version": "1.1",
+                 "scheme": "http", "server": ("t", 80), "client": ("1.2.3.4", 5), "root_path": ""}  # fmt: skip
+        import asyncio
+
+        asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+        headers = dict(sent[0]["headers"])
+        assert b"\r" not in headers[b"x-tracking-id"]
+        warning = next(r for r in records(out) if r["level"] == "WARNING")
+        assert "\r\n" not in warning["message"] and "\\r\\n" in warning["message"]
+
+
+class TestResponses:
+    def test_unhandled_exception_gives_500_with_header_and_one_traceback(self, out: io.BytesIO) -> None:
+        """add_middleware puts us inside Starlette's error middleware; the 500 still carries the ID."""
+        response = TestClient(build()).get("/boom")
+        assert response.status_code == 500
+        tid = response.headers["x-tracking-id"]
+        got = [r for r in records(out) if "exc_info" in r]
+        assert len(got) == 1
+        assert got[0]["tracking_id"] == tid and "RuntimeError: kaput" in got[0]["exc_info"]
+
+    def test_apps_own_500_handler_is_used(self, out: io.BytesIO) -> None:
+        app = build()
+
+        @app.exception_handler(Exception)
+        async def custom(request: Request, exc: Exception) -> PlainTextResponse:
+            return PlainTextResponse("custom oops", status_code=503)
+
+        response = TestClient(app).get("/boom")
+        assert (response.status_code, response.text) == (503, "custom oops")
+        assert "x-tracking-id" in response.headers
+
+    def test_wrapping_the_whole_app_also_works(self, out: io.BytesIO) -> None:
+        inner = FastAPI()
+
+        @inner.get("/boom")
+        async def boom() -> None:
+            raise RuntimeError("outer")
+
+        response = TestClient(TrackingIDMiddleware(inner)).get("/boom")
+        assert response.status_code == 500 and "x-tracking-id" in response.headers
+        assert sum("exc_info" in r for r in records(out)) == 1
+
+    def test_streaming_response_has_header_and_context(self, out: io.BytesIO) -> None:
+        response = TestClient(build()).get("/stream")
+        tid = response.headers["x-tracking-id"]
+        chunks = [r for r in records(out) if r["message"].startswith("chunk")]
+        assert len(chunks) == 3 and {r["tracking_id"] for r in chunks} == {tid}
+
+    def test_existing_response_header_is_not_duplicated(self, out: io.BytesIO) -> None:
+        app = build()
+
+        @app.get("/dup")
+        async def dup() -> PlainTextResponse:
+            return PlainTextResponse("x", headers={"X-Tracking-ID": "spoofed-by-app"})
+
+        response = TestClient(app).get("/dup")
+        assert response.headers.get_list("x-tracking-id") == [response.headers["x-tracking-id"]]
+        assert response.headers["x-tracking-id"] != "spoofed-by-app"
+
+
+class TestAccessLine:
+    def test_one_access_line_with_fields(self, out: io.BytesIO) -> None:
+        response = TestClient(build()).get("/ctx", headers={"X-Tracking-ID": "access-0001"})
+        access = [r for r in records(out) if r["name"] == "service.access"]
+        assert len(access) == 1
+        line = access[0]
+        assert line["tracking_id"] == "access-0001" == response.headers["x-tracking-id"]
+        assert (line["method"], line["path"], line["status"]) == ("GET", "/ctx", 200)
+        assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
+        assert "client" in line
+
+    def test_background_task_runs_after_access_line_with_the_id(self, out: io.BytesIO) -> None:
+        tid = TestClient(build()).get("/bg").headers["x-tracking-id"]
+        got = [r for r in records(out) if r["tracking_id"] == tid]
+        assert [r["name"] for r in got] == ["service.access", "t.app"]
+        assert got[1]["message"] == f"background {tid}"
+
+    def test_health_paths_are_not_logged(self, out: io.BytesIO) -> None:
+        TestClient(build()).get("/healthz")
+        assert not [r for r in records(out) if r["name"] == "service.access"]
+
+    def test_health_paths_logged_when_configured(self, out: io.BytesIO, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("LOG_ACCESS_HEALTH", "true")
+        TestClient(build()).get("/healthz")
+        assert [r["path"] for r in records(out) if r["name"] == "service.access"] == ["/healthz"]
+
+    def test_access_line_can_be_turned_off(self, out: io.BytesIO) -> None:
+        TestClient(build(access_log=False)).get("/ctx")
+        assert not [r for r in records(out) if r["name"] == "service.access"]
+
+    def test_500_access_line(self, out: io.BytesIO) -> None:
+        TestClient(build()).get("/boom")
+        assert [r["status"] for r in records(out) if r["name"] == "service.access"] == [500]
