@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.context import new_tracking_id, tracking_id_var
-from service.logs.pipeline import drain_logging
+from service.logs.pipeline import drain_logging, resume_logging
 
 __all__ = ["TrackingIDMiddleware", "is_valid_tracking_id"]
 
@@ -78,6 +78,7 @@ class TrackingIDMiddleware:
         if kind == "http" or kind == "websocket":
             await self._handle(scope, receive, send)
         elif kind == "lifespan":
+            resume_logging()  # a new lifespan after an earlier shutdown drained the queue (test clients)
             await self.app(scope, receive, self._lifespan_send(send))
         else:  # pragma: no cover - unknown scope types pass through
             await self.app(scope, receive, send)

@@ -48,9 +48,7 @@ class Pipeline:
     def __init__(self, settings: LogSettings, sinks: Sequence[Sink]) -> None:
         self.settings = settings
         self.sinks = list(sinks)
-        self.queue: BatchQueue[logging.LogRecord | _Barrier] = BatchQueue(
-            settings.queue_size, settings.overflow
-        )
+        self.queue: BatchQueue[logging.LogRecord | _Barrier] = BatchQueue(settings.queue_size, settings.overflow)
         self._write_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._running = False
@@ -163,8 +161,15 @@ class Pipeline:
     def restart_after_fork(self) -> None:
         """In a forked child the listener thread does not exist: give the child its own."""
         self._write_lock = threading.Lock()
-        self.queue = BatchQueue(self.settings.queue_size, self.settings.overflow)
         self._running = False
+        self.resume()
+
+    def resume(self) -> None:
+        """Start a fresh listener after ``drain()`` (a new lifespan in the same process, a forked child)."""
+        if self._running:
+            return
+        self.queue = BatchQueue(self.settings.queue_size, self.settings.overflow)
+        self._reported_drops = 0
         self.start()
 
 
@@ -263,9 +268,7 @@ def _after_fork() -> None:
         _current.restart_after_fork()
 
 
-def setup_logging(
-    settings: LogSettings | None = None, *, stream: IO[Any] | None = None, **overrides: Any
-) -> Pipeline:
+def setup_logging(settings: LogSettings | None = None, *, stream: IO[Any] | None = None, **overrides: Any) -> Pipeline:
     """Route every logger of the process through one JSON pipeline. Idempotent.
 
     Settings come from ``LOG_*`` environment variables; keyword arguments override them
@@ -301,6 +304,13 @@ def drain_logging() -> None:
     pipeline = _current
     if pipeline is not None:
         pipeline.drain()
+
+
+def resume_logging() -> None:
+    """Undo ``drain_logging``: queue records again on a fresh listener thread."""
+    pipeline = _current
+    if pipeline is not None:
+        pipeline.resume()
 
 
 def shutdown_logging() -> None:

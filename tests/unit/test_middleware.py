@@ -244,3 +244,18 @@ class TestAccessLine:
     def test_500_access_line(self, out: io.BytesIO) -> None:
         TestClient(build()).get("/boom")
         assert [r["status"] for r in records(out) if r["name"] == "service.access"] == [500]
+
+
+def test_lifespan_shutdown_drains_and_a_new_lifespan_resumes(out: io.BytesIO) -> None:
+    """Lifespan end writes everything out (sync afterwards); the next lifespan queues again."""
+    app = build()
+    with TestClient(app) as client:
+        client.get("/ctx")
+        pipeline = current_pipeline()
+        assert pipeline is not None and pipeline._running
+    assert not pipeline._running, "drained at lifespan shutdown"
+    assert len([r for r in records(out) if r["name"] == "service.access"]) == 1
+    with TestClient(app) as client:
+        assert pipeline._running, "a new lifespan brings the listener back"
+        client.get("/ctx")
+    assert len([r for r in records(out) if r["name"] == "service.access"]) == 2
