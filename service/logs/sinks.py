@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import sys
 from typing import IO, Any, Protocol
@@ -51,7 +52,5 @@ class StreamSink:
                 report_fault(f"cannot write to {getattr(stream, 'name', stream)!s}: {exc!r}")
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # a closed or broken stream has nothing left to flush
             self._stream.flush()
-        except Exception:
-            pass
