@@ -1,0 +1,127 @@
+{{/* Names */}}
+{{- define "tracking-service.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "tracking-service.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Names of the Fluent Bit objects: <fullname> shortened so the suffix always fits. */}}
+{{- define "tracking-service.fluentBitName" -}}
+{{- printf "%s-fluent-bit" (include "tracking-service.fullname" . | trunc 52 | trimSuffix "-") }}
+{{- end }}
+
+{{- define "tracking-service.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels */}}
+{{- define "tracking-service.labels" -}}
+helm.sh/chart: {{ include "tracking-service.chart" . }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: {{ include "tracking-service.name" . }}
+{{- if .Chart.AppVersion }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+{{- end }}
+
+{{- define "tracking-service.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "tracking-service.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: app
+{{- end }}
+
+{{- define "tracking-service.fluentBitSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "tracking-service.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: fluent-bit
+{{- end }}
+
+{{- define "tracking-service.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "tracking-service.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "tracking-service.fluentBitServiceAccountName" -}}
+{{- $sa := .Values.fluentBit.daemonset.serviceAccount }}
+{{- if $sa.create }}
+{{- default (include "tracking-service.fluentBitName" .) $sa.name }}
+{{- else }}
+{{- default "default" $sa.name }}
+{{- end }}
+{{- end }}
+
+{{- define "tracking-service.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{/* The app container's name; the DaemonSet's release-scoped tail path matches it. */}}
+{{- define "tracking-service.containerName" -}}app{{- end }}
+
+{{/*
+A container securityContext that passes the "restricted" Pod Security Standard.
+Argument: the UID (and GID) to run as.
+*/}}
+{{- define "tracking-service.restrictedSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .uid }}
+runAsGroup: {{ .gid }}
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+privileged: false
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Is an output selected? Usage: include "tracking-service.hasOutput" (list . "es") */}}
+{{- define "tracking-service.hasOutput" -}}
+{{- $root := index . 0 }}
+{{- if and $root.Values.fluentBit.enabled (has (index . 1) $root.Values.fluentBit.outputs) }}true{{ end }}
+{{- end }}
+
+{{/* The file output needs its claim; its name. */}}
+{{- define "tracking-service.outputClaimName" -}}
+{{- default (printf "%s-logs" (include "tracking-service.fullname" .)) .Values.fluentBit.file.persistence.existingClaim }}
+{{- end }}
+
+{{/* Checks that a JSON schema cannot express; each fails the render with a clear message. */}}
+{{- define "tracking-service.validate" -}}
+{{- $app := .Values.app }}
+{{- $needed := add $app.preStopSleepSeconds $app.gracefulTimeoutSeconds }}
+{{- if le (int $app.terminationGracePeriodSeconds) (int $needed) }}
+{{- fail (printf "app.terminationGracePeriodSeconds (%v) must be greater than app.preStopSleepSeconds + app.gracefulTimeoutSeconds (%v), or the app is killed before its log queue drains" $app.terminationGracePeriodSeconds $needed) }}
+{{- end }}
+{{- if and (eq .Values.logging.mode "file") (not .Values.fluentBit.enabled) }}
+{{- fail "logging.mode=file needs fluentBit.enabled=true (the Fluent Bit sidecar ships the files); use logging.mode=stdout with an existing collector" }}
+{{- end }}
+{{- if and .Values.podDisruptionBudget.enabled (not (kindIs "invalid" .Values.podDisruptionBudget.maxUnavailable)) (not (kindIs "invalid" .Values.podDisruptionBudget.minAvailable)) }}
+{{- fail "podDisruptionBudget: set only one of minAvailable and maxUnavailable (set the other to null)" }}
+{{- end }}
+{{- end }}
+
+{{/* An HTTP probe on the "http" port from {path, initialDelaySeconds, periodSeconds, timeoutSeconds, failureThreshold}. */}}
+{{- define "tracking-service.httpProbe" -}}
+httpGet:
+  path: {{ .path }}
+  port: http
+initialDelaySeconds: {{ .initialDelaySeconds }}
+periodSeconds: {{ .periodSeconds }}
+timeoutSeconds: {{ .timeoutSeconds }}
+failureThreshold: {{ .failureThreshold }}
+{{- end }}
