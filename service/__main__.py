@@ -50,7 +50,11 @@ def serve(argv: Sequence[str]) -> int:
     if args.log_level:
         os.environ["LOG_LEVEL"] = args.log_level  # workers are spawned: they read it from the environment
     try:
-        load_settings()
+        settings = load_settings()
+        if settings.mode != "stdout":  # an unusable LOG_DIR stops startup here, not in every worker
+            from service.logs.files import check_log_dir
+
+            check_log_dir(settings.dir)
     except SettingsError as exc:
         return _fatal(str(exc))
 
@@ -58,7 +62,10 @@ def serve(argv: Sequence[str]) -> int:
 
     from service.logs.pipeline import setup_logging
 
-    setup_logging()  # the supervisor's own lines ("Started parent process") are JSON too
+    try:
+        setup_logging()  # the supervisor's own lines ("Started parent process") are JSON too
+    except SettingsError as exc:  # e.g. LOG_DIR removed since the check above
+        return _fatal(str(exc))
     uvicorn.run(
         args.app,
         host=args.host,
