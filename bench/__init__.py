@@ -1,0 +1,1 @@
+"""Benchmarks: the bundle side by side with the original design and the usual libraries (``bash bench/run.sh``)."""

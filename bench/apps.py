@@ -1,0 +1,129 @@
+"""The ASGI apps the HTTP parts serve: ``build(variant)`` sets up the variant's logging and middleware.
+
+Part 2 (``mw-*``): ``GET /plain`` returns a tiny JSON body and logs nothing; only the middleware differs.
+Part 3 and 4 (``stack-*``): ``GET /stack?n=N`` logs one handler line; with the access line that makes
+two JSON lines per request on stdout. ``GET /bench/stats`` returns how many ``/stack`` requests ran.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from fastapi import FastAPI
+
+MIDDLEWARE_VARIANTS = ("mw-bare", "mw-bundle", "mw-original", "mw-asgi-correlation-id", "mw-starlette-context")
+STACK_VARIANTS = ("stack-bare", "stack-bundle", "stack-original", "stack-structlog", "stack-acid-pjl")
+
+#: Per stack: the response header carrying the ID and the JSON field carrying it on each line.
+STACK_ID = {
+    "stack-bundle": ("x-tracking-id", "tracking_id"),
+    "stack-original": ("x-tracking-id", "tracking_id"),
+    "stack-structlog": ("x-tracking-id", "tracking_id"),
+    "stack-acid-pjl": ("x-request-id", "correlation_id"),
+}
+
+_hits = 0
+
+
+def _app(with_logging: bool) -> FastAPI:
+    app = FastAPI()
+    log: Any = logging.getLogger("bench.handler")
+
+    @app.get("/plain")
+    async def plain() -> dict[str, bool]:
+        return {"ok": True}
+
+    if with_logging and os.environ.get("BENCH_STRUCTLOG") == "1":
+        import structlog
+
+        log = structlog.get_logger("bench.handler")
+
+    @app.get("/stack")
+    async def stack(n: int = 0) -> dict[str, bool]:
+        global _hits
+        _hits += 1
+        if with_logging:
+            log.info("handled request %s", n)
+        return {"ok": True}
+
+    @app.get("/bench/stats")
+    async def stats() -> dict[str, int]:
+        return {"hits": _hits}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def build(variant: str) -> tuple[Any, bool]:
+    """The ASGI app for ``variant`` and whether uvicorn's own access log should be on."""
+    if variant in ("mw-bare", "stack-bare"):
+        return _app(with_logging=False), False
+
+    if variant in ("mw-bundle", "stack-bundle"):
+        from service import TrackingIDMiddleware, setup_logging
+
+        if variant == "mw-bundle":
+            os.environ["LOG_ACCESS"] = "false"  # only the middleware is measured
+        setup_logging()
+        app = _app(with_logging=True)
+        app.add_middleware(TrackingIDMiddleware)
+        return app, False
+
+    if variant in ("mw-original", "stack-original"):
+        import sys
+
+        from bench.peers import original
+
+        original.setup_logging(sys.stdout)
+        app = _app(with_logging=True)
+        app.add_middleware(original.TrackingIDMiddleware, access_log=variant == "stack-original")
+        return app, False
+
+    if variant == "mw-asgi-correlation-id":
+        from asgi_correlation_id import CorrelationIdMiddleware
+
+        app = _app(with_logging=False)
+        app.add_middleware(CorrelationIdMiddleware)
+        return app, False
+
+    if variant == "mw-starlette-context":
+        from starlette_context import plugins
+        from starlette_context.middleware import RawContextMiddleware
+
+        app = _app(with_logging=False)
+        app.add_middleware(RawContextMiddleware, plugins=(plugins.RequestIdPlugin(),))
+        return app, False
+
+    if variant == "stack-structlog":
+        from bench.peers import structlog_stack
+
+        os.environ["BENCH_STRUCTLOG"] = "1"
+        structlog_stack.setup_logging()
+        app = _app(with_logging=True)
+        app.add_middleware(structlog_stack.StructlogMiddleware)
+        return app, False
+
+    if variant == "stack-acid-pjl":
+        import sys
+
+        from asgi_correlation_id import CorrelationIdFilter, CorrelationIdMiddleware
+        from pythonjsonlogger.json import JsonFormatter
+
+        # asgi-correlation-id's README setup, with python-json-logger as the formatter and uvicorn's
+        # access log going through the same handler and filter.
+        handler = logging.StreamHandler(sys.stdout)
+        handler.addFilter(CorrelationIdFilter())
+        handler.setFormatter(JsonFormatter("{asctime}{levelname}{name}{correlation_id}{message}", style="{"))
+        root = logging.getLogger()
+        root.handlers[:] = [handler]
+        root.setLevel(logging.INFO)
+        app = _app(with_logging=True)
+        app.add_middleware(CorrelationIdMiddleware)
+        return app, True
+
+    raise SystemExit(f"unknown variant {variant!r}")

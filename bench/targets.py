@@ -1,0 +1,86 @@
+"""Issue 7's targets, evaluated on ratios measured side by side in the same run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Target:
+    name: str
+    measured: float | None  # None: the part did not run or a variant in the ratio was invalid
+    goal: str
+    ok: bool | None
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return "n/a" if self.ok is None else ("PASS" if self.ok else "MISS")
+
+
+def _valid(part: dict[str, Any] | None, *variants: str) -> bool:
+    return part is not None and all(part["variants"][v]["valid"] for v in variants)
+
+
+def evaluate(results: dict[str, Any]) -> list[Target]:
+    targets: list[Target] = []
+    p1 = results.get("part1")
+
+    def ratio1(metric: str, a: str, b: str) -> float | None:
+        if not _valid(p1, a, b):
+            return None
+        assert p1 is not None
+        return float(p1["variants"][a][metric]) / float(p1["variants"][b][metric])
+
+    def add(name: str, value: float | None, goal: str, ok: Any, note: str = "") -> None:
+        targets.append(Target(name, value, goal, None if value is None else bool(ok(value)), note))
+
+    add(
+        "caller-side µs/record: bundle / original",
+        ratio1("caller_us", "bundle", "original"),
+        "≤ 0.50",
+        lambda v: v <= 0.5,
+    )
+    add("end-to-end records/s: bundle / original", ratio1("e2e_rps", "bundle", "original"), "≥ 3.0", lambda v: v >= 3)
+    add(
+        "end-to-end records/s: bundle / structlog",
+        ratio1("e2e_rps", "bundle", "structlog"),
+        "≥ 1.5",
+        lambda v: v >= 1.5,
+    )
+    add("end-to-end records/s: floor / bundle", ratio1("e2e_rps", "floor", "bundle"), "≤ 2.5", lambda v: v <= 2.5)
+
+    p2 = results.get("part2")
+    value = p2["variants"]["mw-bundle"]["vs_bare"] if _valid(p2, "mw-bundle", "mw-bare") else None  # type: ignore[index]
+    add("middleware req/s: bundle / bare", value, "≥ 0.95", lambda v: v >= 0.95)
+
+    p3 = results.get("part3")
+    value = p3["variants"]["stack-bundle"]["vs_bare"] if _valid(p3, "stack-bundle", "stack-bare") else None  # type: ignore[index]
+    add("full stack req/s: bundle / bare", value, "≥ 0.75", lambda v: v >= 0.75)
+
+    p4 = results.get("part4")
+    if p4 is None:
+        add("stalled stdout, block: lines lost", None, "= 0", bool)
+        add("stalled stdout, drop: p99 stalled / unstalled", None, "≤ 1.5 and drops reported", bool)
+    else:
+        block, drop = p4["policies"]["block"], p4["policies"]["drop"]
+        add(
+            "stalled stdout, block: lines lost",
+            float(block["lines_lost"]),
+            "= 0",
+            lambda v: v == 0 and not block["problems"],
+        )
+        reported = drop["drop_report_lines"] > 0 and drop["dropped_reported"] >= drop["lines_lost"] > 0
+        note = (
+            f"{drop['lines_lost']} lines lost, {drop['dropped_reported']} drops reported in"
+            f" {drop['drop_report_lines']} log line(s)"
+        )
+        add(
+            "stalled stdout, drop: p99 stalled / unstalled",
+            float(drop["p99_ratio"]),
+            "≤ 1.5 and drops reported",
+            lambda v: v <= 1.5 and reported and not drop["problems"],
+            note,
+        )
+    return targets

@@ -1,0 +1,315 @@
+"""Parts 2-4: middleware cost, full stack, stalled stdout. Real uvicorn servers on core 0, wrk on core 1."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from bench.apps import MIDDLEWARE_VARIANTS, STACK_ID, STACK_VARIANTS
+from bench.common import median
+from bench.load import LoadResult, load
+from bench.servers import PipeReader, Server, get_json, start_all
+
+Log = Callable[[str], None]
+
+MIDDLEWARE_LABELS = {
+    "mw-bare": "bare FastAPI",
+    "mw-bundle": "this project: TrackingIDMiddleware (LOG_ACCESS=false)",
+    "mw-original": "original design: BaseHTTPMiddleware",
+    "mw-asgi-correlation-id": "asgi-correlation-id CorrelationIdMiddleware",
+    "mw-starlette-context": "starlette-context RawContextMiddleware + RequestIdPlugin",
+}
+MIDDLEWARE_HEADER = {
+    "mw-bundle": "x-tracking-id",
+    "mw-original": "x-tracking-id",
+    "mw-asgi-correlation-id": "x-request-id",
+    "mw-starlette-context": "x-request-id",
+}
+STACK_LABELS = {
+    "stack-bare": "bare FastAPI (no logging)",
+    "stack-bundle": "this project: middleware + setup_logging",
+    "stack-original": "original design: BaseHTTPMiddleware + QueueHandler + json.dumps",
+    "stack-structlog": "structlog (orjson, sync) + pure ASGI middleware",
+    "stack-acid-pjl": "asgi-correlation-id + python-json-logger (sync StreamHandler)",
+}
+SAMPLE_BASE = 1_000_000  # n of the correctness requests, so they never collide with wrk's n=0
+
+
+def _interleaved(
+    servers: dict[str, Server], path: str, seconds: float, rounds: int, warmup: float, log: Log, part: str
+) -> dict[str, list[LoadResult]]:
+    """Warm every server (not counted), then rounds of one bounded run per variant, order rotating."""
+    if warmup > 0:
+        for server in servers.values():
+            load(server.url(path), warmup)
+    names = list(servers)
+    runs: dict[str, list[LoadResult]] = {name: [] for name in names}
+    for round_no in range(rounds):
+        shift = round_no % len(names)
+        for name in names[shift:] + names[:shift]:
+            result = load(servers[name].url(path), seconds)
+            runs[name].append(result)
+            log(f"  {part} round {round_no + 1} {name}: {result.rps:,.0f} req/s, p99 {result.p99_ms:.2f} ms")
+    return runs
+
+
+def _summary(runs: list[LoadResult], bare_rps: float | None = None) -> dict[str, Any]:
+    rps = median([r.rps for r in runs])
+    return {
+        "rps": rps,
+        "p50_ms": median([r.p50_ms for r in runs]),
+        "p99_ms": median([r.p99_ms for r in runs]),
+        "errors": sum(r.errors for r in runs),
+        "requests": sum(r.requests for r in runs),
+        "vs_bare": rps / bare_rps if bare_rps else None,
+        "runs": [r.as_dict() for r in runs],
+    }
+
+
+# -- Part 2 -------------------------------------------------------------------------------------
+def part2(seconds: float, rounds: int, warmup: float, log: Log = print) -> dict[str, Any]:
+    servers = {v: Server(v, tag="part2") for v in MIDDLEWARE_VARIANTS}
+    start_all(list(servers.values()))
+    try:
+        problems = {v: _check_middleware(v, s) for v, s in servers.items()}
+        runs = _interleaved(servers, "/plain", seconds, rounds, warmup, log, "part 2")
+    finally:
+        for server in servers.values():
+            server.stop()
+    for variant, server in servers.items():
+        problems[variant] += _check_json_lines(server.stdout_path)
+    bare = median([r.rps for r in runs["mw-bare"]])
+    results = {}
+    for variant in MIDDLEWARE_VARIANTS:
+        summary = _summary(runs[variant], bare)
+        if summary["errors"]:
+            problems[variant].append(f"{summary['errors']} failed requests")
+        results[variant] = {"label": MIDDLEWARE_LABELS[variant], **summary, "problems": problems[variant]}
+        results[variant]["valid"] = not problems[variant]
+    return {"seconds": seconds, "rounds": rounds, "variants": results}
+
+
+def _check_middleware(variant: str, server: Server) -> list[str]:
+    """Each middleware answers 200 and puts an ID header on the response (bare: none)."""
+    header = MIDDLEWARE_HEADER.get(variant)
+    response = httpx.get(server.url("/plain"), timeout=10)
+    if response.status_code != 200:
+        return [f"status {response.status_code}"]
+    if header and not response.headers.get(header):
+        return [f"no {header} response header"]
+    return []
+
+
+def _check_json_lines(path: Path) -> list[str]:
+    for number, line in enumerate(path.read_bytes().splitlines(), 1):
+        try:
+            orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return [f"{path.name} line {number} is not JSON: {line[:100]!r}"]
+    return []
+
+
+# -- Part 3 -------------------------------------------------------------------------------------
+def part3(seconds: float, rounds: int, warmup: float, samples: int, log: Log = print) -> dict[str, Any]:
+    servers = {v: Server(v, tag="part3") for v in STACK_VARIANTS}
+    start_all(list(servers.values()))
+    sent: dict[str, dict[str, int]] = {}
+    try:
+        runs = _interleaved(servers, "/stack?n=0", seconds, rounds, warmup, log, "part 3")
+        for variant, server in servers.items():  # the correctness pass: IDs from the response headers
+            if variant in STACK_ID:
+                sent[variant] = _sample_requests(server, STACK_ID[variant][0], samples)
+    finally:
+        for server in servers.values():
+            server.stop()
+    bare = median([r.rps for r in runs["stack-bare"]])
+    results = {}
+    for variant in STACK_VARIANTS:
+        summary = _summary(runs[variant], bare)
+        problems = []
+        if summary["errors"]:
+            problems.append(f"{summary['errors']} failed requests")
+        counted = 0
+        if variant in STACK_ID:
+            check = check_stack_output(variant, servers[variant].stdout_path, sent[variant])
+            problems += check["problems"]
+            counted = check["requests"]
+            if counted < summary["requests"]:
+                problems.append(f"{counted} request line pairs < {summary['requests']} requests wrk completed")
+        results[variant] = {
+            "label": STACK_LABELS[variant],
+            **summary,
+            "request_pairs_checked": counted,
+            "problems": problems,
+            "valid": not problems,
+        }
+    return {"seconds": seconds, "rounds": rounds, "variants": results}
+
+
+def _sample_requests(server: Server, header: str, samples: int) -> dict[str, int]:
+    """``samples`` requests with distinct n; returns {tracking id from the response header: n}."""
+    sent: dict[str, int] = {}
+    with httpx.Client(timeout=10) as client:
+        for i in range(samples):
+            n = SAMPLE_BASE + i
+            response = client.get(server.url(f"/stack?n={n}"))
+            sent[response.headers.get(header, f"<missing {header} #{i}>")] = n
+    return sent
+
+
+def _fields(variant: str, record: dict[str, Any]) -> tuple[Any, Any, bool]:
+    """(tracking id, message, is this an access line) of one line of a stack's output."""
+    id_field = STACK_ID[variant][1]
+    if variant == "stack-structlog":
+        return record.get(id_field), record.get("event"), record.get("event") == "access"
+    access_logger = {"stack-bundle": "service.access", "stack-original": "original.access"}.get(
+        variant, "uvicorn.access"
+    )
+    return record.get(id_field), record.get("message"), record.get("name") == access_logger
+
+
+def check_stack_output(variant: str, path: Path, sent: dict[str, int]) -> dict[str, Any]:
+    """Every line JSON; every request ID on exactly its handler line and its access line; samples match."""
+    problems: list[str] = []
+    by_id: dict[str, list[tuple[Any, bool]]] = defaultdict(list)
+    for number, line in enumerate(path.read_bytes().splitlines(), 1):
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            problems.append(f"line {number} is not JSON: {line[:100]!r}")
+            break
+        tracking_id, message, is_access = _fields(variant, record)
+        if tracking_id:
+            by_id[tracking_id].append((message, is_access))
+    pairs = 0
+    for tracking_id, lines in by_id.items():
+        handler = [m for m, is_access in lines if isinstance(m, str) and m.startswith("handled request ")]
+        access = [m for m, is_access in lines if is_access]
+        if not handler:
+            if len(lines) != len(access):  # e.g. /healthz: an access line only
+                problems.append(f"id {tracking_id}: lines other than access lines but no handler line: {lines}")
+            continue
+        if len(handler) != 1 or len(access) != 1 or len(lines) != 2:
+            problems.append(f"id {tracking_id} is on {len(lines)} lines, not on its handler + access line: {lines}")
+            continue
+        pairs += 1
+        expected = sent.get(tracking_id)
+        if expected is not None and handler[0] != f"handled request {expected}":
+            problems.append(f"id {tracking_id} sent with n={expected} but logged {handler[0]!r}")
+    for tracking_id, n in sent.items():
+        if tracking_id not in by_id:
+            problems.append(f"sample request n={n} (id {tracking_id}) has no lines")
+    return {
+        "requests": pairs,
+        "problems": problems[:5] + ([f"... {len(problems) - 5} more"] if len(problems) > 5 else []),
+    }
+
+
+# -- Part 4 -------------------------------------------------------------------------------------
+def part4(
+    seconds: float, stall: float, rounds: int, warmup: float, queue_size: int, log: Log = print
+) -> dict[str, Any]:
+    """Under steady load, stop reading the server's stdout pipe for ``stall`` seconds mid-run."""
+    results: dict[str, Any] = {}
+    servers: dict[str, Server] = {}
+    for policy in ("block", "drop"):
+        env = {
+            "LOG_OVERFLOW": policy,
+            "LOG_QUEUE_SIZE": str(queue_size),
+            "LOG_DROP_REPORT_INTERVAL": "1",
+            "LOG_HEALTH_PATHS": "/healthz,/bench/stats",
+        }
+        servers[policy] = Server("stack-bundle", env, piped=True, tag=f"part4-{policy}")
+    start_all(list(servers.values()))
+    readers: dict[str, PipeReader] = {}
+    for policy, server in servers.items():
+        assert server.proc is not None and server.proc.stdout is not None
+        readers[policy] = PipeReader(server.proc.stdout, server.stdout_path)
+        readers[policy].start()
+    try:
+        for policy, server in servers.items():
+            url = server.url("/stack?n=0")
+            if warmup > 0:
+                load(url, warmup)
+            plain: list[LoadResult] = []
+            stalled: list[LoadResult] = []
+            for round_no in range(rounds):
+                plain.append(load(url, seconds))
+                stalled.append(_stalled_run(url, seconds, stall, readers[policy]))
+                log(
+                    f"  part 4 {policy} round {round_no + 1}: p99 {plain[-1].p99_ms:.2f} ms unstalled,"
+                    f" {stalled[-1].p99_ms:.2f} ms stalled"
+                )
+            hits = int(get_json(server.url("/bench/stats"))["hits"])
+            results[policy] = {"unstalled": [r.as_dict() for r in plain], "stalled": [r.as_dict() for r in stalled]}
+            results[policy].update(
+                p99_unstalled_ms=median([r.p99_ms for r in plain]),
+                p99_stalled_ms=median([r.p99_ms for r in stalled]),
+                rps_unstalled=median([r.rps for r in plain]),
+                rps_stalled=median([r.rps for r in stalled]),
+                hits=hits,
+            )
+    finally:
+        for server in servers.values():
+            server.stop()
+        for reader in readers.values():
+            reader.join(30)
+    for policy, server in servers.items():
+        results[policy].update(count_lines(server.stdout_path, results[policy]["hits"]))
+        results[policy]["p99_ratio"] = results[policy]["p99_stalled_ms"] / results[policy]["p99_unstalled_ms"]
+    return {"seconds": seconds, "stall_s": stall, "queue_size": queue_size, "rounds": rounds, "policies": results}
+
+
+def _stalled_run(url: str, seconds: float, stall: float, reader: PipeReader) -> LoadResult:
+    """A bounded load run; a third of the way in, the pipe is not read for ``stall`` seconds."""
+
+    def stall_reader() -> None:
+        time.sleep(max(0.2, (seconds - stall) / 3))
+        reader.pause()
+        time.sleep(stall)
+        reader.resume()
+
+    staller = threading.Thread(target=stall_reader, daemon=True)
+    staller.start()
+    result = load(url, seconds)
+    staller.join()
+    return result
+
+
+def count_lines(path: Path, hits: int) -> dict[str, Any]:
+    """Lines lost = 2 per ``/stack`` request minus the handler and access lines that arrived."""
+    kinds: Counter[str] = Counter()
+    dropped_reported = 0
+    report_lines = 0
+    problems: list[str] = []
+    for number, line in enumerate(path.read_bytes().splitlines(), 1):
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            problems.append(f"line {number} is not JSON: {line[:100]!r}")
+            continue
+        message = str(record.get("message", ""))
+        if message.startswith("handled request "):
+            kinds["handler"] += 1
+        elif record.get("name") == "service.access" and record.get("path") == "/stack":
+            kinds["access"] += 1
+        elif message.startswith("log queue full"):
+            report_lines += 1
+            dropped_reported += int(record.get("dropped", 0))
+    expected = 2 * hits
+    received = kinds["handler"] + kinds["access"]
+    return {
+        "lines_expected": expected,
+        "lines_received": received,
+        "lines_lost": expected - received,
+        "drop_report_lines": report_lines,
+        "dropped_reported": dropped_reported,
+        "problems": problems[:5],
+    }
