@@ -416,6 +416,8 @@ class FileSink:
         except OSError:
             return removed  # the directory is gone: the write path reports that
         for info in candidates:
+            if info.path == self.path:
+                continue  # our own open file holds the current day, whatever its mtime says
             try:
                 if info.path.stat(follow_symlinks=False).st_mtime < cutoff:
                     info.path.unlink()
@@ -490,9 +492,10 @@ class FileSink:
             same = False
         if same:
             return
+        gone = self.path
         self._close_file()
-        report_fault(f"{self.path} was moved or removed (or its directory was); reopening it")
-        self._open(now)
+        self._open(now)  # raises when that fails: the caller reports a fault
+        report_fault(f"{gone} was moved or removed by something else (or its directory was); reopened {self.path}")
 
     def _fault(self, exc: OSError, data: bytes) -> None:
         self._close_file()
@@ -500,11 +503,17 @@ class FileSink:
         self._retry_at = time.monotonic() + self._interval
         if not self._faulted:
             self._faulted = True
-            where = self.path or self.directory
             report_fault(
-                f"cannot write {where}: {_describe(exc)}; file logging is paused and retried every "
-                f"{self._interval:g}s (other outputs carry on)"
+                f"cannot write {self.path or self.directory}: {self._explain(exc)}; file logging is paused "
+                f"and retried every {self._interval:g}s (other outputs carry on)"
             )
+
+    def _explain(self, exc: OSError) -> str:
+        culprit = Path(os.fsdecode(exc.filename)) if exc.filename else None
+        if culprit == self.directory and isinstance(exc, FileExistsError | NotADirectoryError):
+            return f"the log directory {self.directory} is no longer a directory"
+        where = f" ({culprit})" if culprit is not None and culprit != self.path else ""
+        return f"{_describe(exc)}{where}"
 
     def _recovered(self) -> None:
         self._faulted = False
