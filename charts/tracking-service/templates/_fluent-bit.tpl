@@ -36,36 +36,21 @@ includes:
 {{- define "tracking-service.fluentBitEnv" -}}
 {{- $root := .root }}
 {{- $fb := $root.Values.fluentBit -}}
-- name: FLUENT_BIT_LOG_LEVEL
+- name: FLB_LOG_LEVEL
   value: {{ $fb.logLevel | quote }}
-- name: FLUENT_BIT_HTTP_PORT
+- name: FLB_HTTP_PORT
   value: {{ $fb.httpPort | quote }}
-- name: FLUENT_BIT_STATE_DIR
+- name: FLB_STATE_DIR
   value: {{ include "tracking-service.fluentBitStateDir" $root | quote }}
-- name: NODE_NAME
-  valueFrom:
-    fieldRef:
-      fieldPath: spec.nodeName
-- name: POD_NAME
-  valueFrom:
-    fieldRef:
-      fieldPath: metadata.name
-- name: POD_NAMESPACE
-  valueFrom:
-    fieldRef:
-      fieldPath: metadata.namespace
 {{- if eq .role "node" }}
-{{- $fullname := include "tracking-service.fullname" $root }}
-- name: TAIL_PATH
-  {{- if eq $fb.daemonset.scope "all" }}
+{{- if eq $fb.daemonset.scope "release" }}
+- name: FLB_CONTAINER_LOGS
+  # Only this release's app containers: <pod>_<namespace>_<container>-<container id>.log
+  value: {{ printf "/var/log/containers/%s-*_%s_%s-*.log" (include "tracking-service.fullname" $root) $root.Release.Namespace (include "tracking-service.containerName" $root) | quote }}
+{{- else }}
+- name: FLB_CONTAINER_LOGS
   value: /var/log/containers/*.log
-  {{- else }}
-  # Only this release's app containers: <pod>_<namespace>_<container>-<id>.log
-  value: {{ printf "/var/log/containers/%s-*_%s_%s-*.log" $fullname $root.Release.Namespace (include "tracking-service.containerName" $root) | quote }}
-  {{- end }}
-- name: TAIL_EXCLUDE_PATH
-  # Never tail Fluent Bit's own output (it would loop when printing to stdout).
-  value: {{ printf "/var/log/containers/%s-*_%s_fluent-bit-*.log" (include "tracking-service.fluentBitName" $root) $root.Release.Namespace | quote }}
+{{- end }}
 {{- else }}
 - name: APP_LOG_PATH
   value: {{ printf "%s/*.log" $root.Values.logging.file.dir | quote }}
@@ -138,7 +123,7 @@ livenessProbe:
   timeoutSeconds: 2
 readinessProbe:
   httpGet:
-    path: /api/v1/health
+    path: /api/v2/health
     port: fb-http
   periodSeconds: 10
   timeoutSeconds: 2
