@@ -40,8 +40,8 @@ elif [ "$BACKEND" = opensearch ]; then
   policy="{\"policy\":{\"description\":\"tracking-service: delete after $days\",\"default_state\":\"hot\",\"states\":[{\"name\":\"hot\",\"actions\":[],\"transitions\":[{\"state_name\":\"delete\",\"conditions\":{\"min_index_age\":\"$days\"}}]},{\"name\":\"delete\",\"actions\":[{\"delete\":{}}],\"transitions\":[]}],\"ism_template\":[{\"index_patterns\":[\"$pattern\"],\"priority\":100}]}}"
   # An existing policy is replaced only with its current sequence number and primary term.
   current=$(curl "$@" "$base/_plugins/_ism/policies/$POLICY_NAME" 2>/dev/null || true)
-  seq=$(printf '%s' "$current" | sed -n 's/.*"_seq_no":\([0-9]*\).*/\1/p')
-  term=$(printf '%s' "$current" | sed -n 's/.*"_primary_term":\([0-9]*\).*/\1/p')
+  seq=$(printf '%s' "$current" | sed -n 's/.*"_seq_no"[[:space:]]*:[[:space:]]*\([0-9][0-9]*\).*/\1/p')
+  term=$(printf '%s' "$current" | sed -n 's/.*"_primary_term"[[:space:]]*:[[:space:]]*\([0-9][0-9]*\).*/\1/p')
   query=""
   [ -n "$seq" ] && [ -n "$term" ] && query="?if_seq_no=$seq&if_primary_term=$term"
   curl "$@" -X PUT "$base/_plugins/_ism/policies/$POLICY_NAME$query" --data-binary "$policy"

@@ -1,0 +1,259 @@
+"""Retention where the logs land: the file output's CronJob really deletes old files; the Elasticsearch /
+OpenSearch hook Jobs really PUT a policy with the configured age (run here against a recording HTTP server)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.chart.combos import COMBOS
+from tests.chart.helm import FULLNAME, container, env, needs_helm, objects, one, pod_spec, render
+
+pytestmark = needs_helm
+
+Obj = dict[str, Any]
+DAY = 86_400
+
+
+def cronjob(values: dict[str, Any]) -> Obj:
+    return one(render(values), "CronJob")
+
+
+@pytest.mark.parametrize("combo", list(COMBOS))
+def test_cronjob_exactly_when_the_file_output_is_on(combo: str) -> None:
+    values = COMBOS[combo]
+    fluent_bit = values.get("fluentBit", {})
+    wanted = fluent_bit.get("enabled", True) and "file" in fluent_bit.get("outputs", ["stdout"])
+    assert len(objects(render(values), "CronJob")) == (1 if wanted else 0)
+
+
+def test_cronjob_deletes_after_the_configured_days_on_the_output_claim() -> None:
+    docs = render({"fluentBit": {"outputs": ["file"]}, "retention": {"days": 3}})
+    job = one(docs, "CronJob")
+    assert job["spec"]["schedule"] == "17 * * * *"
+    assert job["spec"]["concurrencyPolicy"] == "Forbid"
+    c = container(job, "delete-old-files")
+    assert env(c) == {"LOG_ROOT": "/data", "RETENTION_DAYS": "3"}
+    claim = one(docs, "PersistentVolumeClaim")["metadata"]["name"]
+    assert claim == f"{FULLNAME}-logs"
+    volumes = {v["name"]: v for v in pod_spec(job)["volumes"]}
+    assert volumes["data"]["persistentVolumeClaim"]["claimName"] == claim
+    # ... the same claim Fluent Bit writes to
+    ds_volumes = {v["name"]: v for v in pod_spec(one(docs, "DaemonSet"))["volumes"]}
+    assert ds_volumes["fluent-bit-output"]["persistentVolumeClaim"]["claimName"] == claim
+    # non-root, yet allowed to delete Fluent Bit's files: the kubelet gives the claim to this group
+    assert pod_spec(job)["securityContext"]["fsGroup"] == c["securityContext"]["runAsGroup"]
+
+
+def test_cronjob_uses_an_existing_claim_and_can_be_disabled() -> None:
+    values = {"fluentBit": {"outputs": ["file"], "file": {"persistence": {"existingClaim": "archive"}}}}
+    docs = render(values)
+    assert not objects(docs, "PersistentVolumeClaim")
+    assert pod_spec(one(docs, "CronJob"))["volumes"][0]["persistentVolumeClaim"]["claimName"] == "archive"
+    disabled = render({"fluentBit": {"outputs": ["file"]}, "retention": {"fileCleanup": {"enabled": False}}})
+    assert not objects(disabled, "CronJob")
+
+
+def _age(path: Path, seconds: float) -> None:
+    stamp = time.time() - seconds
+    os.utime(path, (stamp, stamp))
+
+
+def _tool_path(tools: str, tmp_path: Path) -> str:
+    """PATH for the script: this machine's tools, or busybox's (the CronJob's image) when installed."""
+    if tools == "system":
+        return os.environ["PATH"]
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.skip("busybox is not on PATH (the system sh and find run the script instead)")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for applet in ("sh", "find", "rm", "rmdir"):
+        (bin_dir / applet).symlink_to(busybox)
+    return str(bin_dir)
+
+
+@pytest.mark.parametrize("tools", ["system", "busybox"])
+def test_cronjob_script_really_deletes_files_older_than_the_days(tools: str, tmp_path: Path) -> None:
+    """Run the CronJob's own script (as rendered) with sh and find on a scratch tree."""
+    path = _tool_path(tools, tmp_path)
+    c = container(cronjob({"fluentBit": {"outputs": ["file"]}, "retention": {"days": 7}}), "delete-old-files")
+    assert c["command"] == ["/bin/sh", "-c"]
+    (script,) = c["args"]
+    root = tmp_path / "data"
+    (root / "node-a").mkdir(parents=True)
+    (root / "stale-empty").mkdir()
+    (root / "lost+found").mkdir()
+    files = {
+        "old.log": 8 * DAY,
+        "node-a/old.log": 7 * DAY + 3600,
+        "node-a/recent.log": 7 * DAY - 3600,
+        "today.log": 60,
+        "lost+found/#1234": 30 * DAY,
+    }
+    for name, age in files.items():
+        (root / name).write_text("{}\n")
+        _age(root / name, age)
+    _age(root / "stale-empty", 9 * DAY)
+    _age(root / "node-a", 60)
+    _age(root / "lost+found", 30 * DAY)
+
+    done = subprocess.run(
+        ["sh", "-c", script],
+        env={"PATH": path, **env(c), "LOG_ROOT": str(root)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    left = sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+    assert left == ["lost+found", "lost+found/#1234", "node-a", "node-a/recent.log", "today.log"]
+    assert "retention: done" in done.stdout
+
+
+# -- Elasticsearch / OpenSearch --------------------------------------------------------------------
+class Recorder(BaseHTTPRequestHandler):
+    """A stand-in for the backend: records every request; knows an existing ISM policy when told to."""
+
+    requests: list[tuple[str, str, dict[str, str], Any]] = []
+    existing_policy: dict[str, Any] | None = None
+
+    def _handle(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        body = json.loads(raw) if raw else None
+        type(self).requests.append((self.command, self.path, dict(self.headers), body))
+        status, payload = 200, {"acknowledged": True}
+        if self.command == "GET" and self.path.startswith("/_plugins/_ism/policies/"):
+            status, payload = (200, self.existing_policy) if self.existing_policy else (404, {"status": 404})
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = _handle
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def backend() -> Iterator[ThreadingHTTPServer]:
+    Recorder.requests = []
+    Recorder.existing_policy = None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def policy_job(backend_name: str, days: int = 3, **extra: Any) -> Obj:
+    values: dict[str, Any] = {"fluentBit": {"outputs": [backend_name], **extra}, "retention": {"days": days}}
+    return one(render(values), "Job", f"{FULLNAME}-{backend_name}-retention")
+
+
+def run_hook(job: Obj, server: ThreadingHTTPServer, **overrides: str) -> list[tuple[str, str, dict[str, str], Any]]:
+    """Run the Job's own script (as rendered) with this machine's sh and curl against the recorder."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not on PATH: the hook script needs it")
+    c = container(job, "put-index-policy")
+    assert c["command"] == ["/bin/sh", "-c"]
+    variables = {k: v for k, v in env(c).items() if isinstance(v, str)}
+    variables |= {"HOST": "127.0.0.1", "PORT": str(server.server_address[1]), "WAIT_SECONDS": "5", **overrides}
+    done = subprocess.run(
+        ["sh", "-c", c["args"][0]],
+        env={"PATH": os.environ["PATH"], **variables},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [r for r in Recorder.requests if r[1] != "/"]
+
+
+def test_index_policy_jobs_are_post_install_hooks() -> None:
+    for name in ("es", "opensearch"):
+        job = policy_job(name)
+        annotations = job["metadata"]["annotations"]
+        assert annotations["helm.sh/hook"] == "post-install,post-upgrade"
+        assert "before-hook-creation" in annotations["helm.sh/hook-delete-policy"]
+        assert env(container(job, "put-index-policy"))["RETENTION_DAYS"] == "3"
+    assert not objects(
+        render({"fluentBit": {"outputs": ["es"]}, "retention": {"indexPolicy": {"enabled": False}}}), "Job"
+    )
+    assert not objects(render({"fluentBit": {"outputs": ["loki", "forward", "stdout"]}}), "Job")
+
+
+def test_elasticsearch_ilm_policy_deletes_after_the_days(backend: ThreadingHTTPServer) -> None:
+    requests = run_hook(policy_job("es", days=3), backend)
+    calls = {(method, path): body for method, path, _, body in requests}
+    policy = calls["PUT", "/_ilm/policy/tracking-service-retention"]
+    assert policy["policy"]["phases"] == {"delete": {"min_age": "3d", "actions": {"delete": {}}}}
+    template = calls["PUT", "/_index_template/tracking-service-retention"]
+    assert template["index_patterns"] == ["tracking-service-*"]
+    assert template["template"]["settings"] == {"index.lifecycle.name": "tracking-service-retention"}
+    existing = calls["PUT", "/tracking-service-*/_settings?allow_no_indices=true"]
+    assert existing == {"index.lifecycle.name": "tracking-service-retention"}
+
+
+def test_opensearch_ism_policy_deletes_after_the_days(backend: ThreadingHTTPServer) -> None:
+    requests = run_hook(policy_job("opensearch", days=14), backend, TLS="off")
+    calls = {(method, path): body for method, path, _, body in requests}
+    policy = calls["PUT", "/_plugins/_ism/policies/tracking-service-retention"]["policy"]
+    hot, delete = policy["states"]
+    assert hot["transitions"] == [{"state_name": "delete", "conditions": {"min_index_age": "14d"}}]
+    assert delete["actions"] == [{"delete": {}}]
+    assert policy["ism_template"] == [{"index_patterns": ["tracking-service-*"], "priority": 100}]
+    assert calls["POST", "/_plugins/_ism/add/tracking-service-*"] == {"policy_id": "tracking-service-retention"}
+
+
+def test_opensearch_policy_update_uses_the_sequence_number(backend: ThreadingHTTPServer) -> None:
+    Recorder.existing_policy = {"_id": "tracking-service-retention", "_seq_no": 12, "_primary_term": 3, "policy": {}}
+    requests = run_hook(policy_job("opensearch"), backend, TLS="off")
+    puts = [path for method, path, _, _ in requests if method == "PUT"]
+    assert puts == ["/_plugins/_ism/policies/tracking-service-retention?if_seq_no=12&if_primary_term=3"]
+
+
+def test_hook_authenticates_from_the_secret(backend: ThreadingHTTPServer) -> None:
+    job = policy_job("es", es={"auth": {"existingSecret": "es-creds"}})
+    variables = env(container(job, "put-index-policy"))
+    assert variables["USERNAME"] == {"secretKeyRef": {"name": "es-creds", "key": "username"}}
+    assert variables["PASSWORD"] == {"secretKeyRef": {"name": "es-creds", "key": "password"}}
+    requests = run_hook(job, backend, USERNAME="elastic", PASSWORD="s3cret: with space")
+    expected = "Basic " + base64.b64encode(b"elastic:s3cret: with space").decode()
+    assert all(headers.get("Authorization") == expected for _, _, headers, _ in requests)
+
+
+def test_hook_gives_up_when_the_backend_never_answers() -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not on PATH: the hook script needs it")
+    c = container(policy_job("es"), "put-index-policy")
+    variables = {k: v for k, v in env(c).items() if isinstance(v, str)}
+    variables |= {"HOST": "127.0.0.1", "PORT": "9", "WAIT_SECONDS": "0"}
+    done = subprocess.run(
+        ["sh", "-c", c["args"][0]],
+        env={"PATH": os.environ["PATH"], **variables},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "not reachable after 0s; policy not applied" in done.stderr
