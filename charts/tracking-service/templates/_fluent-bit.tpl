@@ -32,53 +32,84 @@ includes:
       key: {{ index .auth .field }}
 {{- end }}
 
-{{/* Environment for the included configs. Args: root, role. */}}
+{{/* Environment for the included configs (each file in fluent-bit/ lists the FLB_* variables it reads). Args: root, role. */}}
 {{- define "tracking-service.fluentBitEnv" -}}
 {{- $root := .root }}
-{{- $fb := $root.Values.fluentBit -}}
-- name: FLB_LOG_LEVEL
-  value: {{ $fb.logLevel | quote }}
+{{- $fb := $root.Values.fluentBit }}
+{{- /* Not FLB_LOG_LEVEL: Fluent Bit 5.1.1 reads that variable itself, and then rejects the config's own
+       `log_level: ${FLB_LOG_LEVEL:-info}` ("could not configure service property 'log_level'"). */ -}}
 - name: FLB_HTTP_PORT
   value: {{ $fb.httpPort | quote }}
 - name: FLB_STATE_DIR
   value: {{ include "tracking-service.fluentBitStateDir" $root | quote }}
 {{- if eq .role "node" }}
-{{- if eq $fb.daemonset.scope "release" }}
 - name: FLB_CONTAINER_LOGS
+{{- if eq $fb.daemonset.scope "release" }}
   # Only this release's app containers: <pod>_<namespace>_<container>-<container id>.log
   value: {{ printf "/var/log/containers/%s-*_%s_%s-*.log" (include "tracking-service.fullname" $root) $root.Release.Namespace (include "tracking-service.containerName" $root) | quote }}
 {{- else }}
-- name: FLB_CONTAINER_LOGS
   value: /var/log/containers/*.log
 {{- end }}
 {{- else }}
-- name: APP_LOG_PATH
-  value: {{ printf "%s/*.log" $root.Values.logging.file.dir | quote }}
+- name: FLB_APP_LOGS
+  value: {{ printf "%s/%s*.log" (trimSuffix "/" $root.Values.logging.file.dir) $root.Values.logging.file.fileName | quote }}
 {{- end }}
 {{- if has "es" $fb.outputs }}
-{{ include "tracking-service.backendEnv" (dict "prefix" "ES" "cfg" $fb.es) }}
+{{ include "tracking-service.backendEnv" (dict "prefix" "FLB_ES" "cfg" $fb.es) }}
+- name: FLB_ES_INDEX_PREFIX
+  value: {{ $fb.es.indexPrefix | quote }}
 {{- end }}
 {{- if has "opensearch" $fb.outputs }}
-{{ include "tracking-service.backendEnv" (dict "prefix" "OPENSEARCH" "cfg" $fb.opensearch) }}
+{{ include "tracking-service.backendEnv" (dict "prefix" "FLB_OS" "cfg" $fb.opensearch) }}
+- name: FLB_OS_INDEX_PREFIX
+  value: {{ $fb.opensearch.indexPrefix | quote }}
 {{- end }}
 {{- if has "loki" $fb.outputs }}
-{{ include "tracking-service.backendEnv" (dict "prefix" "LOKI" "cfg" $fb.loki) }}
-- name: LOKI_TENANT_ID
-  value: {{ $fb.loki.tenantId | quote }}
+{{ include "tracking-service.backendEnv" (dict "prefix" "FLB_LOKI" "cfg" $fb.loki) }}
+- name: FLB_LOKI_URI
+  value: {{ $fb.loki.uri | quote }}
+- name: FLB_LOKI_JOB
+  value: {{ include "tracking-service.lokiJob" $root | quote }}
+{{- with $fb.loki.tenantId }}
+- name: FLB_LOKI_TENANT_ID
+  value: {{ . | quote }}
+{{- end }}
 {{- end }}
 {{- if has "forward" $fb.outputs }}
-{{ include "tracking-service.backendEnv" (dict "prefix" "FORWARD" "cfg" $fb.forward) }}
+{{ include "tracking-service.backendEnv" (dict "prefix" "FLB_FORWARD" "cfg" $fb.forward) }}
+{{- with $fb.forward.sharedKey.existingSecret }}
+- name: FLB_FORWARD_SHARED_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $fb.forward.sharedKey.key }}
+{{- end }}
 {{- end }}
 {{- if has "file" $fb.outputs }}
-- name: FILE_OUTPUT_PATH
-  value: {{ $fb.file.path | quote }}
+- name: FLB_WRITER
+  # One directory per writer on the shared claim (the node for the DaemonSet, the pod for a sidecar),
+  # so no two Fluent Bit processes append to the same file.
+  valueFrom:
+    fieldRef:
+      fieldPath: {{ ternary "spec.nodeName" "metadata.name" (eq .role "node") }}
+- name: FLB_FILE_PATH
+  value: {{ printf "%s/$(FLB_WRITER)" (trimSuffix "/" $fb.file.path) | quote }}
+- name: FLB_FILE_ROTATE_SIZE
+  value: {{ $fb.file.rotateSize | quote }}
+- name: FLB_FILE_ROTATE_FILES
+  value: {{ $fb.file.rotateFiles | quote }}
 {{- end }}
 {{- with $fb.extraEnv }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
 
-{{/* host/port/tls (+ auth) env for one backend output. Args: prefix, cfg. */}}
+{{/* The Loki job label: fluentBit.loki.job, or the fullname. */}}
+{{- define "tracking-service.lokiJob" -}}
+{{- default (include "tracking-service.fullname" .) .Values.fluentBit.loki.job }}
+{{- end }}
+
+{{/* host/port/tls (+ basic auth from a Secret) for one backend output. Args: prefix, cfg. */}}
 {{- define "tracking-service.backendEnv" -}}
 {{- $p := .prefix }}
 {{- $c := .cfg -}}
@@ -90,10 +121,6 @@ includes:
   value: {{ ternary "on" "off" $c.tls | quote }}
 - name: {{ $p }}_TLS_VERIFY
   value: {{ ternary "on" "off" $c.tlsVerify | quote }}
-{{- with $c.indexPrefix }}
-- name: {{ $p }}_INDEX_PREFIX
-  value: {{ . | quote }}
-{{- end }}
 {{- if and $c.auth $c.auth.existingSecret }}
 {{ include "tracking-service.secretEnv" (dict "name" (printf "%s_USER" $p) "auth" $c.auth "field" "usernameKey") }}
 {{ include "tracking-service.secretEnv" (dict "name" (printf "%s_PASSWORD" $p) "auth" $c.auth "field" "passwordKey") }}
