@@ -2,7 +2,8 @@
 
 All files of the set count: every slot (main process and workers, live or long gone), every
 rotation, gzipped or not. Each slot's files form one time-ordered stream (its rotated files oldest
-first, then its active file); the streams are merged on ``@timestamp`` with ``heapq.merge``, so memory
+first, then its active file; the few milliseconds by which write order can trail timestamps are
+undone in a small window); the streams are merged on ``@timestamp`` with ``heapq.merge``, so memory
 stays flat however large the directory. Files are read in 1 MiB chunks and searched for the ID's
 bytes first; only the few lines that contain them are parsed as JSON. Lines are printed exactly as
 stored, one JSON object per line, so the output pipes into ``jq``.
@@ -19,7 +20,7 @@ import sys
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
 from pathlib import Path
 from typing import Protocol
@@ -31,6 +32,9 @@ from service.logs.files import LogFile, log_files
 __all__ = ["main", "parse_time", "search"]
 
 _CHUNK = 1 << 20
+#: A file is in write order, which trails ``@timestamp`` order by a few milliseconds when threads race
+#: to the queue; lines are held this long in a small heap to put them back in order.
+_REORDER = timedelta(seconds=5)
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
@@ -129,6 +133,23 @@ def _records(
             warn(f"{info.path}: {exc}; skipped the rest of this file")
 
 
+def _in_order(records: Iterable[tuple[str, bytes]]) -> Iterator[tuple[str, bytes]]:
+    """Sort a nearly sorted stream: release a line once one ``_REORDER`` newer has been seen."""
+    held: list[tuple[str, int, bytes]] = []
+    for n, (stamp, line) in enumerate(records):
+        heapq.heappush(held, (stamp, n, line))
+        try:
+            horizon = _stamp(datetime.fromisoformat(stamp) - _REORDER)
+        except ValueError:
+            continue  # no usable timestamp: held until the next one, or the end
+        while held and held[0][0] < horizon:
+            released = heapq.heappop(held)
+            yield released[0], released[2]
+    while held:
+        released = heapq.heappop(held)
+        yield released[0], released[2]
+
+
 def _streams(directory: Path, name: str, since: float | None) -> list[list[LogFile]]:
     """Per slot, its files oldest first (rotated by day and sequence, then the active file)."""
     chosen: dict[tuple[int, date | None, int], LogFile] = {}
@@ -170,7 +191,7 @@ def search(
     hi = _stamp(until) if until is not None else None
     counts = _Counts()
     streams = [
-        _records(files, tracking_id, lo, hi, counts, warn)
+        _in_order(_records(files, tracking_id, lo, hi, counts, warn))
         for files in _streams(directory, name, since.timestamp() if since is not None else None)
     ]
     for _, line in heapq.merge(*streams, key=itemgetter(0)):

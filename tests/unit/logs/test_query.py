@@ -119,6 +119,13 @@ def test_corrupt_files_and_lines_are_reported_and_skipped(logs: Path) -> None:
     assert any("skipped 1 lines" in w for w in warnings)
 
 
+def test_write_order_that_trails_timestamps_is_put_back_in_order(tmp_path: Path) -> None:
+    """Two threads race to the queue: a file can hold 0.004 before 0.002 (by milliseconds)."""
+    write(tmp_path / "app-w1.log", line(0, "a"), line(2, "c"), line(1, "b"), line(60, "d"), line(59, "e-late"))
+    write(tmp_path / "app-w2.log", line(1, "b2"), line(61, "f"))
+    assert found(tmp_path) == ["a", "b", "b2", "c", "e-late", "d", "f"]
+
+
 def test_a_last_line_without_newline_is_still_found(tmp_path: Path) -> None:
     write(tmp_path / "app.log", line(1, "complete but unterminated")[:-1])
     assert [r[-1:] for r in search(ID, tmp_path)] == [b"\n"]
