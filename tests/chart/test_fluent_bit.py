@@ -168,6 +168,10 @@ def test_daemonset_tails_this_release_or_everything() -> None:
     assert release == f"/var/log/containers/{FULLNAME}-*_{NAMESPACE}_app-*.log"
     everything = env(fluent_bit_container({"fluentBit": {"daemonset": {"scope": "all"}}}))["FLB_CONTAINER_LOGS"]
     assert everything == "/var/log/containers/*.log"
+    # Fluent Bit's own containers stay excluded (node.yaml's default exclude_path, which the chart keeps).
+    (tail,) = yaml.safe_load(fluent_bit_config({})["node.yaml"])["pipeline"]["inputs"]
+    assert tail["exclude_path"].startswith("${FLB_EXCLUDE_PATH:-") and "_fluent-bit-" in tail["exclude_path"]
+    assert "FLB_EXCLUDE_PATH" not in env(fluent_bit_container({"fluentBit": {"daemonset": {"scope": "all"}}}))
 
 
 @needs_helm
@@ -229,3 +233,14 @@ def test_fluent_bit_dry_run_accepts_the_rendered_config(combo: str, tmp_path: Pa
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "configuration test is successful" in done.stdout + done.stderr
+
+
+@needs_helm
+def test_fluent_bit_probes_never_take_the_app_out_of_its_service() -> None:
+    node = fluent_bit_container({})
+    assert node["livenessProbe"]["httpGet"] == {"path": "/", "port": "fb-http"}
+    assert node["readinessProbe"]["httpGet"] == {"path": "/api/v2/health", "port": "fb-http"}
+    sidecar = fluent_bit_container({"logging": {"mode": "file"}})
+    assert sidecar["livenessProbe"]["httpGet"] == {"path": "/", "port": "fb-http"}
+    assert "readinessProbe" not in sidecar  # a failing backend must not make the app pod unready
+    assert sidecar["restartPolicy"] == "Always"  # native sidecar: up before the app, down after it

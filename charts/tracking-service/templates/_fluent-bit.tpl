@@ -148,12 +148,16 @@ livenessProbe:
     port: fb-http
   periodSeconds: 10
   timeoutSeconds: 2
+{{- if eq .role "node" }}
+# Unready while outputs keep failing (health_check in the config). Never on the sidecar: that would take
+# the app pod out of its Service whenever the log backend is down.
 readinessProbe:
   httpGet:
     path: /api/v2/health
     port: fb-http
   periodSeconds: 10
   timeoutSeconds: 2
+{{- end }}
 resources:
   {{- toYaml $fb.resources | nindent 2 }}
 securityContext:
