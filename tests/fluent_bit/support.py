@@ -48,13 +48,11 @@ def fluent_bit_binary() -> str | None:
     return shutil.which("fluent-bit")
 
 
-requires_fluent_bit = [
-    pytest.mark.fluentbit,
-    pytest.mark.skipif(
-        fluent_bit_binary() is None,
-        reason="no `fluent-bit` on PATH (install Fluent Bit 5.1.1, or add its bin directory to PATH)",
-    ),
-]
+skip_without_fluent_bit = pytest.mark.skipif(
+    fluent_bit_binary() is None,
+    reason=f"no `fluent-bit` on PATH (install Fluent Bit {FLUENT_BIT_VERSION}, or put its bin directory on PATH)",
+)
+requires_fluent_bit = [pytest.mark.fluentbit, skip_without_fluent_bit]
 
 
 def stage_config(dest: Path, includes: Sequence[str], *, subdir: str = "") -> Path:
