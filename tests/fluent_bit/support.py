@@ -389,3 +389,47 @@ def send_forward(port: int, messages: Sequence[bytes]) -> None:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         for message in messages:
             sock.sendall(message)
+
+
+# -- HTTP backends (Elasticsearch/OpenSearch bulk, Loki push) ---------------------------------------
+
+
+class RecordingHTTPServer:
+    """Accepts every POST, keeps (path, headers, body), answers like the backend it stands in for."""
+
+    def __init__(self, status: int = 200, body: bytes = b"") -> None:
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.lock = threading.Lock()
+        recorder = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with recorder.lock:
+                    recorder.requests.append((self.path, dict(self.headers.items()), data))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def snapshot(self) -> list[tuple[str, dict[str, str], bytes]]:
+        with self.lock:
+            return list(self.requests)
+
+    def __enter__(self) -> RecordingHTTPServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
