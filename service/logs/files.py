@@ -395,8 +395,10 @@ class FileSink:
         fd = self._fd
         assert fd is not None and self.path is not None
         self._fd = None
-        size = os.fstat(fd).st_size
-        os.close(fd)
+        try:
+            size = os.fstat(fd).st_size
+        finally:
+            os.close(fd)
         if size:
             self._archive(self.path, self._period)
         self._open(now)
