@@ -153,3 +153,15 @@ def test_dry_run_rejects_an_unknown_property(tmp_path: Path) -> None:
     result = dry_run(top)
     assert result.returncode != 0
     assert "replace_dotz" in result.stderr
+
+
+@pytest.mark.fluentbit
+@skip_without_fluent_bit
+@pytest.mark.parametrize("entry", ENTRY_CONFIGS)
+def test_fluent_bit_log_level_variable_is_honoured_not_fatal(tmp_path: Path, entry: str) -> None:
+    """Fluent Bit 5.1.1 reads FLB_LOG_LEVEL itself and then rejects any `log_level` in the file, so the
+    entry configs leave it out and the variable works."""
+    assert "log_level" not in load(FLUENT_BIT_DIR / f"{entry}.yaml")["service"]
+    top = stage_config(tmp_path, top_includes(entry, ["stdout"]))
+    result = dry_run(top, {"FLB_LOG_LEVEL": "debug"})
+    assert result.returncode == 0, result.stderr[-3000:]
