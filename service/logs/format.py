@@ -56,20 +56,34 @@ def _default(value: object) -> Any:
 
 
 class _Clock:
-    """RFC 3339 UTC timestamps with milliseconds; the date/time prefix is cached per second."""
+    """RFC 3339 UTC timestamps with milliseconds; the date/time prefix is cached per second.
 
-    __slots__ = ("_prefix", "_second")
+    The cache is one ``(second, prefix)`` tuple, replaced whole, so concurrent renderers never pair a
+    second with another second's prefix.
+    """
+
+    __slots__ = ("cached",)
 
     def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
+        self.cached: tuple[int, str] = (-1, "")
+
+    def prefix(self, second: int) -> str:
+        cached = self.cached
+        if cached[0] != second:
+            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+            self.cached = cached
+        return cached[1]
 
     def stamp(self, created: float, msecs: float) -> str:
-        second = int(created)
-        if second != self._second:
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._second = second
-        return f"{self._prefix}.{int(msecs):03d}Z"
+        return self.prefix(int(created)) + _millis(int(msecs))
+
+
+#: ``.000Z`` ... ``.999Z``: the millisecond tail of every timestamp, formatted once.
+_MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
+
+
+def _millis(ms: int) -> str:
+    return _MILLIS[ms] if 0 <= ms < 1000 else f".{ms:03d}Z"
 
 
 _clock = _Clock()
@@ -83,10 +97,14 @@ def _message(record: logging.LogRecord) -> str:
             return str(msg) % args
         return msg if type(msg) is str else str(msg)
     except Exception as exc:
-        return (
-            f"<log message could not be rendered: {type(exc).__name__}: {_safe_str(exc)}>"
-            f" msg={_safe_str(repr_safe(msg))} args={_safe_str(repr_safe(args))}"
-        )
+        return _unrenderable(msg, args, exc)
+
+
+def _unrenderable(msg: object, args: object, exc: Exception) -> str:
+    return (
+        f"<log message could not be rendered: {type(exc).__name__}: {_safe_str(exc)}>"
+        f" msg={_safe_str(repr_safe(msg))} args={_safe_str(repr_safe(args))}"
+    )
 
 
 def repr_safe(value: object) -> str:
@@ -122,15 +140,26 @@ def _extras(record: logging.LogRecord, out: dict[str, Any]) -> None:
 
 def to_dict(record: logging.LogRecord) -> dict[str, Any]:
     """The record as the dict that becomes its JSON line."""
+    # The listener's hot path: the clock cache and the message are inlined (see _Clock.stamp, _message).
+    second = int(record.created)
+    cached = _clock.cached
+    prefix = cached[1] if cached[0] == second else _clock.prefix(second)
+    ms = int(record.msecs)
+    msg = record.msg
+    args = record.args
+    try:
+        message = str(msg) % args if args else (msg if type(msg) is str else str(msg))
+    except Exception as exc:
+        message = _unrenderable(msg, args, exc)
     out: dict[str, Any] = {
-        "@timestamp": _clock.stamp(record.created, record.msecs),
+        "@timestamp": prefix + (_MILLIS[ms] if 0 <= ms < 1000 else _millis(ms)),
         "level": record.levelname,
         "name": record.name,
         "processName": record.processName,
         "tracking_id": getattr(record, "tracking_id", None),
         "loc": f"{record.filename}:{record.lineno}",
         "func": record.funcName,
-        "message": _message(record),
+        "message": message,
     }
     if record.exc_info or record.exc_text:
         out["exc_info"] = _exc_text(record)
