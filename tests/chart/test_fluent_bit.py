@@ -29,6 +29,8 @@ from tests.chart.helm import (
 
 Obj = dict[str, Any]
 ENABLED = [name for name, values in COMBOS.items() if values.get("fluentBit", {}).get("enabled", True)]
+# Fluent Bit 5.1.1 reads FLB_LOG_LEVEL itself, and while it is set rejects any `log_level` in a config file.
+READ_BY_FLUENT_BIT = {"FLB_LOG_LEVEL"}
 # ${NAME} or ${NAME:-default}
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}")
 
@@ -128,10 +130,20 @@ def test_every_variable_the_config_needs_is_set_and_every_one_set_is_read(combo:
     extra = {e["name"] for e in values["fluentBit"].get("extraEnv", [])}
     expanded = {n for v in variables.values() if isinstance(v, str) for n in re.findall(r"\$\(([A-Za-z_0-9]+)\)", v)}
     assert required <= set(variables), f"not set: {sorted(required - set(variables))}"
-    # Fluent Bit 5.1.1 reads FLB_LOG_LEVEL itself and then rejects the config's `log_level: ${FLB_LOG_LEVEL...}`.
-    assert "FLB_LOG_LEVEL" not in variables
-    unread = set(variables) - read - extra - expanded
+    unread = set(variables) - read - extra - expanded - READ_BY_FLUENT_BIT
     assert not unread, f"set but read by no included file (contract drift?): {sorted(unread)}"
+
+
+@needs_helm
+@pytest.mark.parametrize("mode", ["stdout", "file"])
+def test_log_level_is_set_through_the_variable_fluent_bit_reads(mode: str) -> None:
+    values = {"logging": {"mode": mode}, "fluentBit": {"logLevel": "debug"}}
+    assert env(fluent_bit_container(values))["FLB_LOG_LEVEL"] == "debug"
+    data = fluent_bit_config(values)
+    services = [yaml.safe_load(data[name]).get("service") or {} for name in reachable(data)]
+    assert not [s for s in services if "log_level" in s], (
+        "a config log_level fails Fluent Bit while FLB_LOG_LEVEL is set"
+    )
 
 
 @needs_helm

@@ -30,9 +30,10 @@ includes:
 {{/* Environment for the included configs (each file in fluent-bit/ lists the FLB_* variables it reads). Args: root, role. */}}
 {{- define "tracking-service.fluentBitEnv" -}}
 {{- $root := .root }}
-{{- $fb := $root.Values.fluentBit }}
-{{- /* Not FLB_LOG_LEVEL: Fluent Bit 5.1.1 reads that variable itself, and then rejects the config's own
-       `log_level: ${FLB_LOG_LEVEL:-info}` ("could not configure service property 'log_level'"). */ -}}
+{{- $fb := $root.Values.fluentBit -}}
+- name: FLB_LOG_LEVEL
+  # Read by Fluent Bit itself (the configs carry no log_level: 5.1.1 rejects one while this is set).
+  value: {{ $fb.logLevel | quote }}
 - name: FLB_HTTP_PORT
   value: {{ $fb.httpPort | quote }}
 - name: FLB_STATE_DIR
