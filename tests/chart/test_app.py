@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.chart.combos import COMBOS
 from tests.chart.helm import FULLNAME, container, needs_helm, objects, one, pod_spec, render, render_error
 
@@ -169,8 +167,7 @@ def test_pod_disruption_budget_is_optional() -> None:
     assert "set only one of minAvailable and maxUnavailable" in message
 
 
-@pytest.mark.parametrize("combo", ["fluent-bit-disabled"])
-def test_without_fluent_bit_only_the_app_is_rendered(combo: str) -> None:
-    docs = render(COMBOS[combo])
-    assert sorted(d["kind"] for d in docs) == ["ConfigMap", "Deployment", "Service", "ServiceAccount"]
-    assert app_config(COMBOS[combo])["LOG_MODE"] == "stdout"
+def test_without_fluent_bit_only_the_app_is_rendered() -> None:
+    values = COMBOS["fluent-bit-disabled"]
+    assert sorted(d["kind"] for d in render(values)) == ["ConfigMap", "Deployment", "Service", "ServiceAccount"]
+    assert app_config(values)["LOG_MODE"] == "stdout"

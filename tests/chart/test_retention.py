@@ -168,15 +168,15 @@ def policy_job(backend_name: str, days: int = 3, **extra: Any) -> Obj:
     return one(render(values), "Job", f"{FULLNAME}-{backend_name}-retention")
 
 
-def run_hook(job: Obj, server: ThreadingHTTPServer, **overrides: str) -> list[tuple[str, str, dict[str, str], Any]]:
-    """Run the Job's own script (as rendered) with this machine's sh and curl against the recorder."""
+def run_policy_script(job: Obj, port: int, **overrides: str) -> subprocess.CompletedProcess[str]:
+    """Run the Job's own script (as rendered) with this machine's sh and curl against 127.0.0.1:port."""
     if shutil.which("curl") is None:
         pytest.skip("curl is not on PATH: the hook script needs it")
     c = container(job, "put-index-policy")
     assert c["command"] == ["/bin/sh", "-c"]
     variables = {k: v for k, v in env(c).items() if isinstance(v, str)}
-    variables |= {"HOST": "127.0.0.1", "PORT": str(server.server_address[1]), "WAIT_SECONDS": "5", **overrides}
-    done = subprocess.run(
+    variables |= {"HOST": "127.0.0.1", "PORT": str(port), "WAIT_SECONDS": "5", **overrides}
+    return subprocess.run(
         ["sh", "-c", c["args"][0]],
         env={"PATH": os.environ["PATH"], **variables},
         capture_output=True,
@@ -184,6 +184,11 @@ def run_hook(job: Obj, server: ThreadingHTTPServer, **overrides: str) -> list[tu
         timeout=60,
         check=False,
     )
+
+
+def run_hook(job: Obj, server: ThreadingHTTPServer, **overrides: str) -> list[tuple[str, str, dict[str, str], Any]]:
+    """The requests the hook script made to the recorder (besides its reachability check)."""
+    done = run_policy_script(job, server.server_address[1], **overrides)
     assert done.returncode == 0, done.stdout + done.stderr
     return [r for r in Recorder.requests if r[1] != "/"]
 
@@ -242,18 +247,6 @@ def test_hook_authenticates_from_the_secret(backend: ThreadingHTTPServer) -> Non
 
 
 def test_hook_gives_up_when_the_backend_never_answers() -> None:
-    if shutil.which("curl") is None:
-        pytest.skip("curl is not on PATH: the hook script needs it")
-    c = container(policy_job("es"), "put-index-policy")
-    variables = {k: v for k, v in env(c).items() if isinstance(v, str)}
-    variables |= {"HOST": "127.0.0.1", "PORT": "9", "WAIT_SECONDS": "0"}
-    done = subprocess.run(
-        ["sh", "-c", c["args"][0]],
-        env={"PATH": os.environ["PATH"], **variables},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_policy_script(policy_job("es"), 9, WAIT_SECONDS="0")
     assert done.returncode == 1
     assert "not reachable after 0s; policy not applied" in done.stderr
