@@ -1,8 +1,11 @@
 """A bounded, batched hand-off from logging threads to one listener thread.
 
 Producers append to a deque (atomic under the GIL, no lock) and set an Event only when the listener
-is idle, so a burst costs one wake-up per batch instead of a Condition round trip per record. The
-bound is checked without a lock, so it may be exceeded by at most one record per producing thread.
+is idle, so a burst costs one wake-up per batch instead of a Condition round trip per record. Once
+awake, the listener may ``linger`` a few milliseconds so that a trickle of records (a web server's
+two lines per request) is written as one batch rather than one thread hand-off per line; a half-full
+queue, ``hurry()`` or ``wake()`` cut the linger short. The bound is checked without a lock, so it may
+be exceeded by at most one record per producing thread.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ class BatchQueue(Generic[T]):
         self.dropped = 0  # total records dropped since creation (drop policy only)
         self._items: deque[T] = deque()
         self._wake = threading.Event()
+        self._hurry = threading.Event()  # cuts the listener's linger short
+        self._high = max(1, maxsize // 2)
         self._space = threading.Condition(threading.Lock())
         self._blocked = 0
         self._closed = False
@@ -42,9 +47,13 @@ class BatchQueue(Generic[T]):
         items.append(item)
         if not self._wake.is_set():
             self._wake.set()
+        elif len(items) >= self._high and not self._hurry.is_set():
+            self._hurry.set()
         return True
 
     def _make_room(self) -> bool:
+        if not self._hurry.is_set():
+            self._hurry.set()
         with self._space:
             if self.drop:
                 self.dropped += 1
@@ -63,6 +72,19 @@ class BatchQueue(Generic[T]):
         self._wake.wait(timeout)
         self._wake.clear()
 
+    def linger(self, seconds: float) -> None:
+        """Listener: give producers up to ``seconds`` to add to the batch before ``take``.
+
+        Returns at once when the queue is half full, or when ``hurry()``/``wake()`` was called.
+        """
+        if seconds > 0 and len(self._items) < self._high:
+            self._hurry.wait(seconds)
+        self._hurry.clear()
+
+    def hurry(self) -> None:
+        """Cut the listener's current (or next) linger short."""
+        self._hurry.set()
+
     def take(self) -> list[T]:
         """Listener: everything queued so far, oldest first."""
         items = self._items
@@ -75,6 +97,7 @@ class BatchQueue(Generic[T]):
 
     def wake(self) -> None:
         self._wake.set()
+        self._hurry.set()
 
     def close(self) -> None:
         """Release blocked producers for good (used at shutdown, after which writes are synchronous)."""
@@ -82,3 +105,4 @@ class BatchQueue(Generic[T]):
             self._closed = True
             self._space.notify_all()
         self._wake.set()
+        self._hurry.set()
