@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from service.context import tracking_id_var
-from service.logs.format import freeze_args, render
+from service.logs.format import _IMMUTABLE_ARG_TYPES, freeze_args, render
 from service.logs.queue import BatchQueue
 from service.logs.sinks import Sink, StreamSink, report_fault
 from service.settings import LogSettings, load_settings
@@ -192,9 +192,20 @@ class QueueLogHandler(logging.Handler):
             return False
         if "tracking_id" not in record.__dict__:  # an explicit extra={"tracking_id": ...} wins
             record.tracking_id = tracking_id_var.get()
-        if record.args:
-            freeze_args(record)
-        self.pipeline.submit(record)
+        args = record.args
+        if args:  # the scalar-tuple check of freeze_args, inlined: most calls need nothing frozen
+            if type(args) is tuple:
+                for arg in args:
+                    if type(arg) not in _IMMUTABLE_ARG_TYPES:
+                        freeze_args(record)
+                        break
+            else:
+                freeze_args(record)
+        pipeline = self.pipeline
+        if pipeline._running:  # Pipeline.submit, inlined
+            pipeline.queue.put(record)
+        else:
+            pipeline.submit(record)
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
