@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
@@ -22,6 +23,13 @@ def _log(message: str) -> None:
     print(message, flush=True)
 
 
+def _loadavg() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="seconds-long run: tiny counts, correctness only")
@@ -30,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = {int(p) for p in args.parts.split(",") if p.strip()}
     cfg = SMOKE if args.smoke else FULL
     started = time.monotonic()
+    load_before = _loadavg()
     results: dict[str, Any] = {}
     if 1 in parts:
         _log(f"part 1: log record throughput, {cfg['n']:,} records per variant")
@@ -54,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_tool": "wrk" if have_wrk() else "python fallback (wrk not installed)",
         "connections": CONNECTIONS,
         "elapsed_s": time.monotonic() - started,
+        "load_before": load_before,
+        "load_after": _loadavg(),
         "config": cfg,
     }
     target_dir = OUT / "smoke" if args.smoke else BENCH

@@ -26,6 +26,7 @@ class LoadResult:
     p99_ms: float
     errors: int  # socket errors plus non-2xx/3xx responses
     tool: str
+    server_cpu_us: float | None = None  # the server process's CPU time (all threads) per request, when measured
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

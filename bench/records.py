@@ -70,7 +70,20 @@ def run(n: int, rounds: int, warm: int = 1000, log: Any = print) -> dict[str, An
             "cpu_us": median([r["cpu_s"] / n * 1e6 for r in good]),
             "samples": len(good),
         }
+    results["breakdown"] = breakdown(n)
     return results
+
+
+def breakdown(n: int, timeout: float = 300) -> dict[str, Any]:
+    """bench/breakdown.py in a fresh pinned process: where the bundle's time per record goes."""
+    path = OUT / "breakdown.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    command = pinned([PYTHON, "-m", "bench.breakdown", str(n), str(path)], SERVER_CPU)
+    done = subprocess.run(command, capture_output=True, cwd=ROOT, timeout=timeout, check=False)
+    if done.returncode != 0:
+        return {"error": done.stderr.decode(errors="replace")[-400:]}
+    result: dict[str, Any] = orjson.loads(done.stdout.splitlines()[-1])
+    return result
 
 
 def _child(argv: list[str]) -> None:

@@ -30,7 +30,8 @@ def markdown(results: dict[str, Any]) -> str:
         f" ({meta['load_tool']}, 1 thread, {meta['connections']} connections);"
         f" uvicorn {meta['versions'].get('uvicorn')} with its default asyncio loop and h11 (what the bundle installs).",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()),
-        f"- Total run time: {meta['elapsed_s']:.0f} s",
+        f"- Total run time: {meta['elapsed_s']:.0f} s; load average before / after:"
+        f" {meta.get('load_before', '?')} / {meta.get('load_after', '?')} (other work on the machine skews results)",
         "",
         "## Targets (issue 7), ratios from this run",
         "",
@@ -72,13 +73,14 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             f"## {title} ({part['rounds']} interleaved rounds of {part['seconds']:g} s, medians)",
             "",
-            "| variant | req/s | vs bare | p50 ms | p99 ms | output |",
-            "|---|---:|---:|---:|---:|---|",
+            "| variant | req/s | vs bare | p50 ms | p99 ms | server CPU µs/request | output |",
+            "|---|---:|---:|---:|---:|---:|---|",
         ]
         for entry in part["variants"].values():
             out.append(
                 f"| {entry['label']} | {_num(entry['rps'])} | {_num(entry['vs_bare'], '{:.0%}')}"
-                f" | {_num(entry['p50_ms'], '{:.2f}')} | {_num(entry['p99_ms'], '{:.2f}')} | {_validity(entry)} |"
+                f" | {_num(entry['p50_ms'], '{:.2f}')} | {_num(entry['p99_ms'], '{:.2f}')}"
+                f" | {_num(entry['cpu_us'], '{:.0f}')} | {_validity(entry)} |"
             )
     p4 = results.get("part4")
     if p4:
@@ -105,17 +107,28 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+#: Short chart labels; the tables carry the long ones.
+SHORT = {
+    "bundle": "this project", "original": "original design", "pjl-json": "python-json-logger",
+    "pjl-orjson": "pjl Orjson", "structlog": "structlog", "loguru": "loguru", "floor": "hand-written floor",
+    "mw-bare": "bare", "mw-bundle": "this project", "mw-original": "original design",
+    "mw-asgi-correlation-id": "asgi-correlation-id", "mw-starlette-context": "starlette-context",
+    "stack-bare": "bare (no logs)", "stack-bundle": "this project", "stack-original": "original design",
+    "stack-structlog": "structlog", "stack-acid-pjl": "asgi-corr-id + pjl",
+}  # fmt: skip
+
+
 def chart(results: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(14, 9))
+    fig, axes = plt.subplots(2, 2, figsize=(13, 8))
     (a1, a2), (a3, a4) = axes
 
     def bars(ax: Any, labels: list[str], values: list[float], title: str, xlabel: str, highlight: str) -> None:
-        colors = ["tab:green" if highlight in label else "tab:gray" for label in labels]
+        colors = ["tab:green" if label == highlight else "tab:gray" for label in labels]
         ax.barh(labels, values, color=colors)
         ax.invert_yaxis()
         ax.set_title(title)
@@ -125,14 +138,15 @@ def chart(results: dict[str, Any], path: Path) -> None:
 
     p1 = results.get("part1")
     if p1:
-        entries = list(p1["variants"].values())
-        bars(a1, [e["label"] for e in entries], [e["e2e_rps"] for e in entries],
+        names = list(p1["variants"])
+        bars(a1, [SHORT.get(n, n) for n in names], [p1["variants"][n]["e2e_rps"] for n in names],
              "Part 1: end-to-end records/s", "records/s (higher is better)", "this project")  # fmt: skip
     for ax, key, title in ((a2, "part2", "Part 2: middleware only"), (a3, "part3", "Part 3: two JSON lines/request")):
         part = results.get(key)
         if part:
-            entries = list(part["variants"].values())
-            bars(ax, [e["label"] for e in entries], [e["rps"] for e in entries], title, "requests/s", "this project")
+            names = list(part["variants"])
+            rps = [part["variants"][n]["rps"] for n in names]
+            bars(ax, [SHORT.get(n, n) for n in names], rps, title, "requests/s", "this project")
     p4 = results.get("part4")
     if p4:
         labels, values = [], []

@@ -79,6 +79,16 @@ class Server:
             self.proc.kill()
             self.proc.wait(5)
 
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU time of the server process, all threads (None where /proc is missing)."""
+        if self.proc is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stderr_tail(self) -> str:
         try:
             return self.stderr_path.read_text(errors="replace")[-1500:]

@@ -54,16 +54,28 @@ def _interleaved(
     for round_no in range(rounds):
         shift = round_no % len(names)
         for name in names[shift:] + names[:shift]:
-            result = load(servers[name].url(path), seconds)
+            result = measured_load(servers[name], path, seconds)
             runs[name].append(result)
             log(f"  {part} round {round_no + 1} {name}: {result.rps:,.0f} req/s, p99 {result.p99_ms:.2f} ms")
     return runs
 
 
+def measured_load(server: Server, path: str, seconds: float) -> LoadResult:
+    """One bounded load run, with the server's CPU time per request."""
+    before = server.cpu_seconds()
+    result = load(server.url(path), seconds)
+    after = server.cpu_seconds()
+    if before is not None and after is not None and result.requests:
+        result.server_cpu_us = (after - before) / result.requests * 1e6
+    return result
+
+
 def _summary(runs: list[LoadResult], bare_rps: float | None = None) -> dict[str, Any]:
     rps = median([r.rps for r in runs])
+    cpu = [r.server_cpu_us for r in runs if r.server_cpu_us is not None]
     return {
         "rps": rps,
+        "cpu_us": median(cpu) if cpu else None,
         "p50_ms": median([r.p50_ms for r in runs]),
         "p99_ms": median([r.p99_ms for r in runs]),
         "errors": sum(r.errors for r in runs),
