@@ -51,6 +51,13 @@ def pinned(command: Sequence[str], cpu: str) -> list[str]:
     return list(command)
 
 
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without the developer's ``LOG_*`` settings (every variant starts from defaults)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOG_", "BENCH_"))}
+    env.update(extra)
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

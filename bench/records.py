@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from bench.common import OUT, PYTHON, ROOT, SERVER_CPU, median, pinned
+from bench.common import OUT, PYTHON, ROOT, SERVER_CPU, clean_env, median, pinned
 
 VARIANTS = ("bundle", "original", "pjl-json", "pjl-orjson", "structlog", "loguru", "floor")
 LABELS = {
@@ -35,7 +35,7 @@ def run_variant(variant: str, n: int, warm: int, path: Path, timeout: float = 30
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     command = pinned([PYTHON, "-m", "bench.records", variant, str(n), str(warm), str(path)], SERVER_CPU)
-    done = subprocess.run(command, capture_output=True, cwd=ROOT, timeout=timeout, check=False)
+    done = subprocess.run(command, capture_output=True, cwd=ROOT, env=clean_env(), timeout=timeout, check=False)
     if done.returncode != 0:
         return {"problems": [f"exit {done.returncode}: {done.stderr.decode(errors='replace')[-400:]}"]}
     timing: dict[str, Any] = orjson.loads(done.stdout.splitlines()[-1])
@@ -79,7 +79,7 @@ def breakdown(n: int, timeout: float = 300) -> dict[str, Any]:
     path = OUT / "breakdown.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     command = pinned([PYTHON, "-m", "bench.breakdown", str(n), str(path)], SERVER_CPU)
-    done = subprocess.run(command, capture_output=True, cwd=ROOT, timeout=timeout, check=False)
+    done = subprocess.run(command, capture_output=True, cwd=ROOT, env=clean_env(), timeout=timeout, check=False)
     if done.returncode != 0:
         return {"error": done.stderr.decode(errors="replace")[-400:]}
     result: dict[str, Any] = orjson.loads(done.stdout.splitlines()[-1])

@@ -13,7 +13,7 @@ from typing import IO, Any
 
 import httpx
 
-from bench.common import OUT, PYTHON, ROOT, SERVER_CPU, free_port, pinned
+from bench.common import OUT, PYTHON, ROOT, SERVER_CPU, clean_env, free_port, pinned
 
 
 class Server:
@@ -28,8 +28,7 @@ class Server:
         name = f"{variant}{'-' + tag if tag else ''}"
         self.stdout_path = OUT / f"{name}.stdout"
         self.stderr_path = OUT / f"{name}.stderr"
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("LOG_", "BENCH_"))}
-        self.env = {**clean, **(env or {})}
+        self.env = clean_env(**(env or {}))
         self.piped = piped
         self.proc: subprocess.Popen[bytes] | None = None
 
