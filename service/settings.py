@@ -38,6 +38,8 @@ class LogSettings(BaseSettings):
     access: bool = True
     health_paths: CommaList = ["/healthz", "/readyz"]
     access_health: bool = False
+    # Build stdlib LogRecords with service.logs.fastlog (same records, about half the cost).
+    fast_records: bool = True
     # How often (seconds) dropped-record counts are reported under LOG_OVERFLOW=drop.
     drop_report_interval: float = Field(default=10.0, gt=0, le=3600)
     # File mode (LOG_MODE=file|both).

@@ -35,7 +35,6 @@ _RECORD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict
 _PLAIN_LEN = len(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) + 1
 
 _OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
-_IMMUTABLE_ARG_TYPES = frozenset({str, int, float, bool, type(None), bytes})
 
 
 def _safe_str(value: object) -> str:
@@ -187,24 +186,6 @@ def render(record: logging.LogRecord) -> bytes:
 def render_line(record: logging.LogRecord) -> str:
     """``render`` as text, without the trailing newline."""
     return render(record)[:-1].decode()
-
-
-def freeze_args(record: logging.LogRecord) -> None:
-    """Render the message now if an argument is mutable, so a later change cannot alter the line.
-
-    Called on the caller's thread; plain scalars (the common case) are left for the listener.
-    """
-    args = record.args
-    if not args:
-        return
-    if type(args) is tuple:
-        for arg in args:
-            if type(arg) not in _IMMUTABLE_ARG_TYPES:
-                break
-        else:
-            return
-    record.msg = _message(record)
-    record.args = None
 
 
 class JsonFormatter(logging.Formatter):

@@ -1,7 +1,8 @@
 """Caller-side capture, bounded batched hand-off, the listener thread, draining, and logger routing.
 
-Caller side (any thread, inside the request's context): attach the tracking ID, freeze mutable
-arguments, append to the queue. Listener thread: render with orjson, one write per batch per sink.
+Caller side (any thread, inside the request's context): attach the tracking ID, render the JSON line
+with orjson, append it to the queue. Listener thread: one write per batch per sink, so a slow or
+stalled stdout never blocks the caller (until the bounded queue is full: then LOG_OVERFLOW decides).
 After ``drain()`` (lifespan shutdown, SIGTERM path, interpreter exit) records are written
 synchronously, so lines logged during the last moments of the process are never stranded.
 """
@@ -20,7 +21,8 @@ from types import TracebackType
 from typing import IO, Any
 
 from service.context import tracking_id_var
-from service.logs.format import _IMMUTABLE_ARG_TYPES, freeze_args, render
+from service.logs import fastlog
+from service.logs.format import render
 from service.logs.queue import BatchQueue
 from service.logs.sinks import Sink, StreamSink, report_fault
 from service.settings import LogSettings, load_settings
@@ -52,7 +54,7 @@ class Pipeline:
     def __init__(self, settings: LogSettings, sinks: Sequence[Sink]) -> None:
         self.settings = settings
         self.sinks = list(sinks)
-        self.queue: BatchQueue[logging.LogRecord | _Barrier] = BatchQueue(settings.queue_size, settings.overflow)
+        self.queue: BatchQueue[bytes | _Barrier] = BatchQueue(settings.queue_size, settings.overflow)
         self._write_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._running = False
@@ -61,11 +63,12 @@ class Pipeline:
         self._last_drop_report = time.monotonic()
 
     # -- caller side -------------------------------------------------------------------------
-    def submit(self, record: logging.LogRecord) -> None:
+    def submit(self, line: bytes) -> None:
+        """Hand one rendered line to the listener (or, after ``drain``, write it at once)."""
         if self._running:
-            self.queue.put(record)
+            self.queue.put(line)
         else:
-            self._write_now([record])
+            self._write_now([line])
 
     # -- listener side ----------------------------------------------------------------------
     def start(self) -> None:
@@ -91,15 +94,15 @@ class Pipeline:
             if self._stopping and not len(queue):
                 return
 
-    def _write(self, batch: list[logging.LogRecord | _Barrier]) -> None:
+    def _write(self, batch: list[bytes | _Barrier]) -> None:
         lines: list[bytes] = []
         for item in batch:
-            if isinstance(item, logging.LogRecord):
-                lines.append(render(item))
+            if type(item) is bytes:
+                lines.append(item)
             else:  # a flush barrier: everything before it is written first
                 self._emit(lines)
                 lines = []
-                item.event.set()
+                item.event.set()  # type: ignore[union-attr]
         self._emit(lines)
 
     def _emit(self, lines: list[bytes]) -> None:
@@ -110,9 +113,9 @@ class Pipeline:
             for sink in self.sinks:
                 sink.write(data)
 
-    def _write_now(self, records: list[logging.LogRecord]) -> None:
+    def _write_now(self, lines: list[bytes]) -> None:
         leftovers = self.queue.take()  # anything a racing producer queued after the listener stopped
-        self._write([*leftovers, *records])
+        self._write([*leftovers, *lines])
 
     def _report_drops(self, *, force: bool) -> None:
         now = time.monotonic()
@@ -181,7 +184,13 @@ class Pipeline:
 
 
 class QueueLogHandler(logging.Handler):
-    """The root handler: capture on the caller's thread, hand off to the pipeline. No handler lock."""
+    """The root handler: attach the tracking ID, render the line, hand it to the listener. No handler lock.
+
+    Rendering happens here, on the caller's thread, while the record is still in the CPU cache: measured,
+    a record rendered later on the listener costs ~3x as much (thousands of queued records evict each
+    other), and under the GIL the listener's work competes with the event loop anyway. What the queue
+    keeps off the caller is the I/O: a slow or stalled stdout blocks only the listener.
+    """
 
     def __init__(self, pipeline: Pipeline) -> None:
         super().__init__()
@@ -192,20 +201,12 @@ class QueueLogHandler(logging.Handler):
             return False
         if "tracking_id" not in record.__dict__:  # an explicit extra={"tracking_id": ...} wins
             record.tracking_id = tracking_id_var.get()
-        args = record.args
-        if args:  # the scalar-tuple check of freeze_args, inlined: most calls need nothing frozen
-            if type(args) is tuple:
-                for arg in args:
-                    if type(arg) not in _IMMUTABLE_ARG_TYPES:
-                        freeze_args(record)
-                        break
-            else:
-                freeze_args(record)
+        line = render(record)  # never raises; the message and its arguments are rendered now
         pipeline = self.pipeline
         if pipeline._running:  # Pipeline.submit, inlined
-            pipeline.queue.put(record)
+            pipeline.queue.put(line)
         else:
-            pipeline.submit(record)
+            pipeline.submit(line)
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -312,6 +313,10 @@ def setup_logging(settings: LogSettings | None = None, *, stream: IO[Any] | None
         if previous is not None:
             previous.close()
         _route_loggers()
+        if settings.fast_records:
+            fastlog.install()
+        else:
+            fastlog.uninstall()
         _capture_warnings()
         _install_process_hooks()
         return pipeline
@@ -339,6 +344,7 @@ def shutdown_logging() -> None:
         if pipeline is None:
             return
         pipeline.close()
+        fastlog.uninstall()
         root = logging.getLogger()
         for handler in list(root.handlers):
             if isinstance(handler, QueueLogHandler) and handler.pipeline is pipeline:

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from service.logs.format import JsonFormatter, freeze_args, render
+from service.logs.format import JsonFormatter, render
 
 FIELDS = ["@timestamp", "level", "name", "processName", "tracking_id", "loc", "func", "message"]
 
@@ -161,23 +161,3 @@ class TestNeverRaises:
         """JsonFormatter plugs into any stdlib handler."""
         text = JsonFormatter().format(make("x"))
         assert "\n" not in text and orjson.loads(text)["message"] == "x"
-
-
-class TestFreezeArgs:
-    def test_scalar_args_are_left_for_the_listener(self) -> None:
-        record = make("n=%s", (1,))
-        freeze_args(record)
-        assert record.args == (1,)
-
-    def test_mutable_args_are_rendered_on_the_caller_side(self) -> None:
-        """A list mutated right after logging does not change the logged line."""
-        items = [1]
-        record = make("items=%s", (items,))
-        freeze_args(record)
-        items.append(2)
-        assert line(record)["message"] == "items=[1]"
-
-    def test_mapping_args(self) -> None:
-        record = make("%(a)s", ({"a": 5},))
-        freeze_args(record)
-        assert line(record)["message"] == "5"

@@ -110,6 +110,15 @@ def test_broken_call_never_raises(out: io.BytesIO) -> None:
     assert "could not be rendered" in got[0]["message"]
 
 
+def test_arguments_are_rendered_at_the_call(out: io.BytesIO) -> None:
+    """A list mutated right after logging does not change the logged line."""
+    setup_logging(stream=out)
+    items = [1]
+    logging.getLogger("t").info("items=%s", items)
+    items.append(2)
+    assert lines(out)[0]["message"] == "items=[1]"
+
+
 def test_drain_then_synchronous(out: io.BytesIO) -> None:
     """After drain the listener is gone and records are written at once, in order."""
     pipeline = setup_logging(stream=out)

@@ -1,0 +1,186 @@
+"""FastLogger builds the same LogRecords stdlib would, for every way of calling a logger."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from service.logs import fastlog
+
+TIMING = {"created", "msecs", "relativeCreated"}
+
+
+class Keep(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def keep() -> Iterator[Keep]:
+    handler = Keep()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    root.handlers = [handler]
+    root.setLevel(logging.DEBUG)
+    yield handler
+    fastlog.uninstall()
+    root.handlers, root.level = saved[0], saved[1]
+
+
+def both(keep: Keep, call: Callable[[], None]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run ``call`` with stdlib's classes, then with FastLogger; return both records' attributes."""
+    fastlog.uninstall()
+    call()
+    fastlog.install()
+    assert fastlog.installed()
+    call()
+    std, fast = keep.records[-2], keep.records[-1]
+    assert type(std) is type(fast) is logging.LogRecord
+    strip = lambda r: {k: v for k, v in r.__dict__.items() if k not in TIMING}  # noqa: E731
+    return strip(std), strip(fast)
+
+
+log = logging.getLogger("t.fast")
+
+
+def plain() -> None:
+    log.info("user %s did %s", 7, "x")
+
+
+def helper_with_stacklevel() -> None:
+    log.warning("from helper", stacklevel=2)
+
+
+def call_helper() -> None:
+    helper_with_stacklevel()
+
+
+CALLS: dict[str, Callable[[], None]] = {
+    "plain": plain,
+    "debug": lambda: log.debug("d"),
+    "warning": lambda: log.warning("w %d", 1),
+    "error": lambda: log.error("e"),
+    "critical": lambda: log.critical("c"),
+    "fatal": lambda: log.fatal("f"),
+    "log-level": lambda: log.log(25, "custom %s", "level"),
+    "mapping-arg": lambda: log.info("%(a)s", {"a": 1}),
+    "extra": lambda: log.info("x", extra={"user": 1}),
+    "stacklevel": call_helper,
+    "module-function": lambda: logging.info("via logging.info"),
+    "root-logger": lambda: logging.getLogger().info("root"),
+    "adapter": lambda: logging.LoggerAdapter(log, {"k": "v"}).info("adapted %s", 1),
+    "non-string-msg": lambda: log.info({"a": 1}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_same_record_as_stdlib(keep: Keep, name: str) -> None:
+    std, fast = both(keep, CALLS[name])
+    assert fast.keys() == std.keys()
+    assert fast["lineno"] != 0 and fast["filename"] == "test_fastlog.py"
+    # The two calls run the same code line, so every attribute is the same.
+    assert fast == std
+
+
+def test_exceptions_and_stack_info(keep: Keep) -> None:
+    def call() -> None:
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            log.exception("failed")
+        log.info("with stack", stack_info=True)
+
+    fastlog.uninstall()
+    call()
+    fastlog.install()
+    call()
+    std_exc, std_stack, fast_exc, fast_stack = keep.records[-4:]
+    assert fast_exc.exc_info is not None and fast_exc.exc_info[0] is ValueError
+    assert (fast_exc.funcName, fast_exc.lineno) == (std_exc.funcName, std_exc.lineno)
+    assert fast_stack.stack_info is not None and std_stack.stack_info is not None
+    assert fast_stack.stack_info.splitlines()[-1] == std_stack.stack_info.splitlines()[-1]
+
+
+def test_disabled_levels_and_loggers(keep: Keep) -> None:
+    fastlog.install()
+    quiet = logging.getLogger("t.fast.quiet")
+    quiet.setLevel(logging.ERROR)
+    quiet.info("hidden")
+    quiet.disabled = True
+    quiet.error("hidden too")
+    logging.disable(logging.CRITICAL)
+    try:
+        log.critical("disabled globally")
+    finally:
+        logging.disable(logging.NOTSET)
+    assert keep.records == []
+
+
+def test_custom_record_factory_is_respected(keep: Keep) -> None:
+    class Custom(logging.LogRecord):
+        pass
+
+    fastlog.install()
+    old = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(Custom)
+    try:
+        log.info("x")
+    finally:
+        logging.setLogRecordFactory(old)
+    assert type(keep.records[0]) is Custom
+    assert keep.records[0].funcName == "test_custom_record_factory_is_respected"
+
+
+def test_user_logger_classes_are_left_alone(keep: Keep) -> None:
+    class Mine(logging.Logger):
+        pass
+
+    mine = Mine("t.mine")
+    logging.Logger.manager.loggerDict["t.mine"] = mine
+    try:
+        fastlog.install()
+        assert type(mine) is Mine
+        assert type(logging.getLogger("t.fast.new")) is fastlog.FastLogger
+        fastlog.uninstall()
+        assert type(logging.getLogger("t.fast.new")) is logging.Logger
+        assert type(logging.getLogger()) is logging.RootLogger
+    finally:
+        del logging.Logger.manager.loggerDict["t.mine"]
+
+
+def test_bad_level_type(keep: Keep) -> None:
+    fastlog.install()
+    with pytest.raises(TypeError, match="level must be an integer"):
+        log.log("INFO", "x")  # type: ignore[arg-type]
+
+
+def test_process_name_in_spawned_child(tmp_path: Any) -> None:
+    """In a multiprocessing child the cached process name is the child's."""
+    import subprocess
+
+    code = (
+        "import logging, multiprocessing as mp\n"
+        "from service.logs import fastlog\n"
+        "def child(q):\n"
+        "    fastlog.install()\n"
+        "    r = []\n"
+        "    h = logging.Handler(); h.emit = r.append; logging.getLogger().addHandler(h)\n"
+        "    logging.getLogger('c').warning('hi')\n"
+        "    q.put(r[0].processName)\n"
+        "if __name__ == '__main__':\n"
+        "    q = mp.get_context('spawn').Queue()\n"
+        "    p = mp.get_context('spawn').Process(target=child, args=(q,)); p.start()\n"
+        "    print(q.get(timeout=60)); p.join()\n"
+    )
+    script = tmp_path / "child.py"
+    script.write_text(code)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "SpawnProcess-1", out.stderr
