@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from service.context import bind_tracking_id, get_tracking_id, new_tracking_id
@@ -12,10 +13,14 @@ def test_default_is_none() -> None:
     assert get_tracking_id() is None
 
 
-def test_new_ids_are_unique_uuid4() -> None:
-    ids = {new_tracking_id() for _ in range(1000)}
-    assert len(ids) == 1000
-    assert all(len(i) == 36 and i[14] == "4" for i in ids)
+def test_new_ids_are_unique_canonical_uuid4() -> None:
+    """Same IDs as str(uuid.uuid4()): canonical form, version 4, RFC 4122 variant, all variant digits."""
+    ids = [new_tracking_id() for _ in range(20000)]
+    assert len(set(ids)) == len(ids)
+    for value in ids:
+        parsed = uuid.UUID(value)
+        assert str(parsed) == value and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    assert {value[19] for value in ids} == set("89ab")
 
 
 def test_bind_and_restore() -> None:
