@@ -1,13 +1,13 @@
 """Where the bundle's time per record goes (Part 1), measured piece by piece in one fresh process.
 
-- ``stdlib_record_us``: ``logger.info(...)`` down to a no-op root handler (LogRecord creation,
-  findCaller, handler dispatch): the floor of anything that goes through stdlib ``logging``.
-- ``capture_us``: ``QueueLogHandler.handle`` on the caller's thread (tracking ID, argument check, queue).
-- ``render_us``: the listener's ``render`` of fresh records, in batches of 1000.
-- ``write_us``: joining the lines of a batch and one buffered write + flush to a file.
-- ``gc_us``: the cyclic garbage collector's time per record during a real end-to-end run (records
-  wait in the queue, so they are traversed by young-generation collections).
-- ``e2e_cpu_us``: process CPU per record of that run (both threads).
+- ``stdlib_record_us``: ``logger.info(...)`` on a stdlib ``Logger`` down to a no-op handler (findCaller,
+  LogRecord creation, handler dispatch): what any handler behind stdlib ``logging`` starts from.
+- ``fast_record_us``: the same through the bundle's ``FastLogger`` (``LOG_FAST_RECORDS``), when present.
+- ``handler_us``: ``QueueLogHandler.handle`` on the caller's thread, over the record creation.
+- ``render_us``: ``render`` alone, on fresh records, in batches of 1000.
+- ``write_us``: joining a batch of lines and one buffered write + flush to a file.
+- ``gc_us``: the cyclic garbage collector's time per record during a real end-to-end run.
+- ``e2e_cpu_us``: process CPU per record of that run (all threads).
 
 ``python -m bench.breakdown N PATH`` prints the numbers as JSON.
 """
@@ -28,6 +28,20 @@ from bench.common import PART1_ID
 BATCH = 1000
 
 
+class _Keep(logging.Handler):
+    """Keeps the records (for timing ``render`` on its own); ``enabled`` False makes it a no-op."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+        self.enabled = False
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        if self.enabled:
+            self.records.append(record)
+        return True
+
+
 def _loop(log: logging.Logger, n: int) -> float:
     start = time.perf_counter()
     for i in range(n):
@@ -35,7 +49,18 @@ def _loop(log: logging.Logger, n: int) -> float:
     return time.perf_counter() - start
 
 
-def measure(n: int, path: Path) -> dict[str, float]:
+def _fast(on: bool) -> bool:
+    try:
+        from service.logs import fastlog
+    except ImportError:
+        return False
+    if on:
+        return bool(fastlog.install())
+    fastlog.uninstall()
+    return False
+
+
+def measure(n: int, path: Path) -> dict[str, float | None]:
     from service.context import tracking_id_var
     from service.logs.format import render
     from service.logs.pipeline import Pipeline, QueueLogHandler, setup_logging, shutdown_logging
@@ -46,38 +71,45 @@ def measure(n: int, path: Path) -> dict[str, float]:
     log.setLevel(logging.INFO)
     log.propagate = False
     rounds = max(1, n // BATCH)
-
-    class NoOp(logging.Handler):
-        def handle(self, record: logging.LogRecord) -> bool:
-            return True
-
-    # A pipeline whose listener never runs: the queue only collects what the caller side hands over.
+    # A pipeline whose listener never runs: its queue keeps what the caller side hands over.
     idle = Pipeline(load_settings(queue_size=10_000_000), [])
     idle._running = True
-    capture = QueueLogHandler(idle)
-    noop = NoOp()
-    created: list[float] = []
-    captured: list[float] = []
-    rendered: list[float] = []
-    written: list[float] = []
+    handler = QueueLogHandler(idle)
+    keep = _Keep()
+    samples: dict[str, list[float]] = {k: [] for k in ("stdlib", "fast", "handler", "render", "write")}
+    fast = False
     with path.open("wb") as out:
         for _ in range(rounds):  # interleaved batches; the minimum is the least disturbed
-            log.handlers[:] = [noop]
-            created.append(_loop(log, BATCH) / BATCH)
-            log.handlers[:] = [capture]
-            captured.append(_loop(log, BATCH) / BATCH)
-            records = idle.queue.take()
+            _fast(False)
+            log.handlers[:] = [keep]
+            samples["stdlib"].append(_loop(log, BATCH) / BATCH)
+            fast = _fast(True)
+            if fast:
+                samples["fast"].append(_loop(log, BATCH) / BATCH)
+            log.handlers[:] = [handler]
+            samples["handler"].append(_loop(log, BATCH) / BATCH)
+            queued = idle.queue.take()
+            keep.enabled = True
+            log.handlers[:] = [keep]
+            _loop(log, BATCH)
+            keep.enabled = False
+            for record in keep.records:
+                record.tracking_id = PART1_ID
             start = time.perf_counter()
-            lines = [render(r) for r in records]  # type: ignore[arg-type]
-            rendered.append((time.perf_counter() - start) / len(records))
+            lines = [render(record) for record in keep.records]
+            samples["render"].append((time.perf_counter() - start) / BATCH)
+            keep.records.clear()
+            if queued and type(queued[0]) is bytes:  # the queue carries rendered lines
+                lines = queued  # type: ignore[assignment]
             start = time.perf_counter()
             out.write(b"".join(lines))
             out.flush()
-            written.append((time.perf_counter() - start) / len(records))
+            samples["write"].append((time.perf_counter() - start) / BATCH)
     log.handlers.clear()
     log.propagate = True
+    creation = min(samples["fast"]) if fast else min(samples["stdlib"])
 
-    # A real end-to-end run, timing the garbage collector.
+    # A real end-to-end run (setup_logging as users call it), timing the garbage collector.
     gc_time = [0.0, 0.0]
 
     def on_gc(phase: str, info: dict[str, Any]) -> None:
@@ -97,10 +129,11 @@ def measure(n: int, path: Path) -> dict[str, float]:
     shutdown_logging()
     stream.close()
     return {
-        "stdlib_record_us": min(created) * 1e6,
-        "capture_us": (min(captured) - min(created)) * 1e6,
-        "render_us": min(rendered) * 1e6,
-        "write_us": min(written) * 1e6,
+        "stdlib_record_us": min(samples["stdlib"]) * 1e6,
+        "fast_record_us": min(samples["fast"]) * 1e6 if fast else None,
+        "handler_us": (min(samples["handler"]) - creation) * 1e6,
+        "render_us": min(samples["render"]) * 1e6,
+        "write_us": min(samples["write"]) * 1e6,
         "gc_us": gc_time[0] / n * 1e6,
         "e2e_cpu_us": cpu / n * 1e6,
     }
