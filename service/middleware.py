@@ -66,6 +66,7 @@ class TrackingIDMiddleware:
         self.app = app
         names = list(header_names) if header_names is not None else settings.id_headers
         self.header_names = [n.lower().encode("latin-1") for n in names]
+        self._watched = frozenset([*self.header_names, b"x-request-id"])
         self.response_header = (response_header or settings.response_header).lower().encode("latin-1")
         self.validator = validator
         self.generator = generator
@@ -75,60 +76,19 @@ class TrackingIDMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "http" or kind == "websocket":
-            await self._handle(scope, receive, send)
-        elif kind == "lifespan":
-            resume_logging()  # a new lifespan after an earlier shutdown drained the queue (test clients)
-            await self.app(scope, receive, self._lifespan_send(send))
-        else:  # pragma: no cover - unknown scope types pass through
+        if kind != "http" and kind != "websocket":
+            if kind == "lifespan":
+                resume_logging()  # a new lifespan after an earlier shutdown drained the queue (test clients)
+                send = self._lifespan_send(send)
             await self.app(scope, receive, send)
-
-    # -- the ID ------------------------------------------------------------------------------
-    def _resolve(self, scope: Scope) -> str:
-        """Pick the ID and rewrite the request headers: drop invalid ID headers, expose ``x-request-id``."""
-        found: dict[bytes, bytes] = {}
-        names = self.header_names
-        kept: list[tuple[bytes, bytes]] = []
-        for key, value in scope["headers"]:
-            if key in names or key == b"x-request-id":
-                if key not in found:
-                    found[key] = value
-                continue
-            kept.append((key, value))
-        tracking_id = None
-        rejected: list[tuple[bytes, str]] = []
-        for name in names:
-            raw = found.get(name)
-            if raw is None:
-                continue
-            value = raw.decode("latin-1")
-            if self.validator(value):
-                tracking_id = value
-                break
-            rejected.append((name, value))
-        if tracking_id is None:
-            tracking_id = self.generator()
-        for name, value in rejected:
-            _log.warning(
-                "rejected inbound %s header (%s), preview %s; using tracking id %s",
-                name.decode(), _reason(value), _preview(value), tracking_id,
-                extra={"tracking_id": tracking_id},
-            )  # fmt: skip
-        encoded = tracking_id.encode("latin-1")
-        for name in names:  # valid inbound ID headers stay visible to the app, invalid ones never do
-            if name in found and name != b"x-request-id":
-                kept.append((name, encoded))
-        kept.append((b"x-request-id", encoded))
-        scope["headers"] = kept
-        return tracking_id
-
-    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+            return
+        # The request path is inline here (not a helper coroutine): one frame less per request.
         tracking_id = self._resolve(scope)
         token = tracking_id_var.set(tracking_id)
         header = (self.response_header, tracking_id.encode("latin-1"))
-        start = time.perf_counter()
         status: int | None = None
         log_access = self.access_log and scope.get("path") not in self.skip_paths
+        start = time.perf_counter() if log_access else 0.0
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, log_access
@@ -163,6 +123,54 @@ class TrackingIDMiddleware:
                     self._log_access(scope, status, start)
             finally:
                 tracking_id_var.reset(token)
+
+    # -- the ID ------------------------------------------------------------------------------
+    def _resolve(self, scope: Scope) -> str:
+        """Pick the ID and rewrite the request headers: drop invalid ID headers, expose ``x-request-id``."""
+        headers = scope["headers"]
+        watched = self._watched
+        for key, _ in headers:
+            if key in watched:
+                break
+        else:  # the common case: no inbound ID at all
+            generated = self.generator()
+            scope["headers"] = [*headers, (b"x-request-id", generated.encode("latin-1"))]
+            return generated
+        found: dict[bytes, bytes] = {}
+        names = self.header_names
+        kept: list[tuple[bytes, bytes]] = []
+        for key, value in headers:
+            if key in watched:
+                if key not in found:
+                    found[key] = value
+                continue
+            kept.append((key, value))
+        tracking_id: str | None = None
+        rejected: list[tuple[bytes, str]] = []
+        for name in names:
+            raw = found.get(name)
+            if raw is None:
+                continue
+            value = raw.decode("latin-1")
+            if self.validator(value):
+                tracking_id = value
+                break
+            rejected.append((name, value))
+        if tracking_id is None:
+            tracking_id = self.generator()
+        for name, value in rejected:
+            _log.warning(
+                "rejected inbound %s header (%s), preview %s; using tracking id %s",
+                name.decode(), _reason(value), _preview(value), tracking_id,
+                extra={"tracking_id": tracking_id},
+            )  # fmt: skip
+        encoded = tracking_id.encode("latin-1")
+        for name in names:  # valid inbound ID headers stay visible to the app, invalid ones never do
+            if name in found and name != b"x-request-id":
+                kept.append((name, encoded))
+        kept.append((b"x-request-id", encoded))
+        scope["headers"] = kept
+        return tracking_id
 
     async def _on_error(self, scope: Scope, receive: Receive, send: Send, exc: Exception, *, started: bool) -> None:
         """Log the exception with its tracking ID; make sure the client gets a 500 with the header.

@@ -7,7 +7,8 @@ attributes through a dozen calls (basename, splitext, getpid, the process and th
 fills the very same attributes in one dict. Records are ordinary ``LogRecord`` instances, so every
 handler, filter and formatter sees exactly what stdlib would have produced.
 
-Anything unusual — keyword arguments (``exc_info``, ``extra``, ``stack_info``, ``stacklevel``), a
+``extra=`` is applied as ``Logger.makeRecord`` does. Anything unusual — other keyword arguments
+(``exc_info``, ``stack_info``, ``stacklevel``), a
 custom record factory, a call through ``logging.info()`` or a ``LoggerAdapter`` — goes through
 ``_log_exact``, which mirrors ``Logger._log`` step by step. ``install()`` switches only loggers of the
 exact stdlib classes (a user's own Logger subclass is left alone) and only on a Python whose
@@ -97,11 +98,13 @@ def _caller(frame: FrameType | None, stacklevel: int) -> FrameType | None:
 class FastLogger(logging.Logger):
     """A ``logging.Logger`` whose level methods build records without the generic stack walk."""
 
-    def _record(self, level: int, msg: object, args: Any, frame: FrameType) -> None:
+    def _record(
+        self, level: int, msg: object, args: Any, frame: FrameType, extra: Mapping[str, object] | None = None
+    ) -> None:
         code = frame.f_code
         pathname = code.co_filename
         if pathname == _LOGGING_FILE or logging.getLogRecordFactory() is not logging.LogRecord:
-            self._log_exact(level, msg, args, frame)
+            self._log_exact(level, msg, args, frame, extra=extra)
             return
         names = _names.get(pathname) or _split(pathname)
         if args and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
@@ -119,6 +122,12 @@ class FastLogger(logging.Logger):
             "thread": _get_ident(), "threadName": _current_thread().name,
             "processName": _Process.name, "process": _Process.pid,
         }  # fmt: skip
+        if extra is not None:  # as Logger.makeRecord does it
+            attrs = record.__dict__
+            for key in extra:
+                if key in ("message", "asctime") or key in attrs:
+                    raise KeyError(f"Attempt to overwrite {key!r} in LogRecord")
+                attrs[key] = extra[key]
         self.handle(record)
 
     def _log_exact(
@@ -154,38 +163,48 @@ class FastLogger(logging.Logger):
 
     def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
         if self.isEnabledFor(_DEBUG):
-            if kwargs:
-                self._log_exact(_DEBUG, msg, args, _getframe(1), **kwargs)
-            else:
+            if not kwargs:
                 self._record(_DEBUG, msg, args, _getframe(1))
+            elif len(kwargs) == 1 and "extra" in kwargs:
+                self._record(_DEBUG, msg, args, _getframe(1), kwargs["extra"])
+            else:
+                self._log_exact(_DEBUG, msg, args, _getframe(1), **kwargs)
 
     def info(self, msg: object, *args: object, **kwargs: Any) -> None:
         if self.isEnabledFor(_INFO):
-            if kwargs:
-                self._log_exact(_INFO, msg, args, _getframe(1), **kwargs)
-            else:
+            if not kwargs:
                 self._record(_INFO, msg, args, _getframe(1))
+            elif len(kwargs) == 1 and "extra" in kwargs:
+                self._record(_INFO, msg, args, _getframe(1), kwargs["extra"])
+            else:
+                self._log_exact(_INFO, msg, args, _getframe(1), **kwargs)
 
     def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
         if self.isEnabledFor(_WARNING):
-            if kwargs:
-                self._log_exact(_WARNING, msg, args, _getframe(1), **kwargs)
-            else:
+            if not kwargs:
                 self._record(_WARNING, msg, args, _getframe(1))
+            elif len(kwargs) == 1 and "extra" in kwargs:
+                self._record(_WARNING, msg, args, _getframe(1), kwargs["extra"])
+            else:
+                self._log_exact(_WARNING, msg, args, _getframe(1), **kwargs)
 
     def error(self, msg: object, *args: object, **kwargs: Any) -> None:
         if self.isEnabledFor(_ERROR):
-            if kwargs:
-                self._log_exact(_ERROR, msg, args, _getframe(1), **kwargs)
-            else:
+            if not kwargs:
                 self._record(_ERROR, msg, args, _getframe(1))
+            elif len(kwargs) == 1 and "extra" in kwargs:
+                self._record(_ERROR, msg, args, _getframe(1), kwargs["extra"])
+            else:
+                self._log_exact(_ERROR, msg, args, _getframe(1), **kwargs)
 
     def critical(self, msg: object, *args: object, **kwargs: Any) -> None:
         if self.isEnabledFor(_CRITICAL):
-            if kwargs:
-                self._log_exact(_CRITICAL, msg, args, _getframe(1), **kwargs)
-            else:
+            if not kwargs:
                 self._record(_CRITICAL, msg, args, _getframe(1))
+            elif len(kwargs) == 1 and "extra" in kwargs:
+                self._record(_CRITICAL, msg, args, _getframe(1), kwargs["extra"])
+            else:
+                self._log_exact(_CRITICAL, msg, args, _getframe(1), **kwargs)
 
     fatal = critical
 
@@ -195,10 +214,12 @@ class FastLogger(logging.Logger):
                 raise TypeError("level must be an integer")
             return
         if self.isEnabledFor(level):
-            if kwargs:
-                self._log_exact(level, msg, args, _getframe(1), **kwargs)
-            else:
+            if not kwargs:
                 self._record(level, msg, args, _getframe(1))
+            elif len(kwargs) == 1 and "extra" in kwargs:
+                self._record(level, msg, args, _getframe(1), kwargs["extra"])
+            else:
+                self._log_exact(level, msg, args, _getframe(1), **kwargs)
 
 
 class FastRootLogger(FastLogger, logging.RootLogger):

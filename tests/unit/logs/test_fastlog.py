@@ -184,3 +184,16 @@ def test_process_name_in_spawned_child(tmp_path: Any) -> None:
     script.write_text(code)
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "SpawnProcess-1", out.stderr
+
+
+@pytest.mark.parametrize("key", ["message", "asctime", "levelname", "lineno"])
+def test_extra_may_not_overwrite_record_attributes(keep: Keep, key: str) -> None:
+    """Like stdlib: an extra key that would overwrite a record attribute raises KeyError."""
+    fastlog.install()
+    with pytest.raises(KeyError, match="Attempt to overwrite"):
+        log.info("x", extra={key: 1})
+
+
+def test_extra_with_other_keywords(keep: Keep) -> None:
+    std, fast = both(keep, lambda: log.info("x %s", 1, extra={"user": 1}, stacklevel=1))
+    assert fast == std and fast["user"] == 1
