@@ -221,6 +221,11 @@ class FastLogger(logging.Logger):
             else:
                 self._log_exact(level, msg, args, _getframe(1), **kwargs)
 
+    def handle(self, record: logging.LogRecord) -> None:
+        """``Logger.handle``, without calling ``filter`` when the logger has no filters."""
+        if not self.disabled and (not self.filters or self.filter(record)):
+            self.callHandlers(record)
+
 
 class FastRootLogger(FastLogger, logging.RootLogger):
     """The root logger with FastLogger's methods."""

@@ -176,6 +176,10 @@ def render(record: logging.LogRecord) -> bytes:
     except Exception as exc:  # a record mangled by a third-party filter
         out = {"level": "ERROR", "name": "service.logs", "message": f"unrenderable log record: {exc!r}"}
     try:
+        return orjson.dumps(out, option=_OPTS)  # no default= hook on the common path: ~0.1 us less
+    except TypeError:
+        pass
+    try:
         return orjson.dumps(out, default=_default, option=_OPTS)
     except (TypeError, orjson.JSONEncodeError):
         # e.g. an int beyond 64 bits, or a recursive container: fall back to str() for every extra value.

@@ -31,7 +31,9 @@ class BatchQueue(Generic[T]):
         self._items: deque[T] = deque()
         self._wake = threading.Event()
         self._hurry = threading.Event()  # cuts the listener's linger short
-        self._high = max(1, maxsize // 2)
+        # Wake the listener by ~1k lines: with many more rendered lines alive at once, glibc malloc slows
+        # every orjson.dumps (~1 KB buffers shrunk in place) from ~0.3 to ~2 us (measured).
+        self._high = max(1, min(maxsize // 2, 1024))
         self._space = threading.Condition(threading.Lock())
         self._blocked = 0
         self._closed = False
