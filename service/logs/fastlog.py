@@ -28,6 +28,9 @@ from collections.abc import Mapping
 from types import FrameType
 from typing import Any
 
+from service.context import tracking_id_var
+from service.logs.format import render_fields
+
 __all__ = ["FastLogger", "FastRootLogger", "install", "installed", "uninstall"]
 
 _LOGGING_FILE: str = logging._srcfile or ""
@@ -48,6 +51,7 @@ _DEBUG, _INFO, _WARNING, _ERROR, _CRITICAL = (
 )  # fmt: skip
 
 _names: dict[str, tuple[str, str]] = {}  # pathname -> (filename, module)
+_direct_type: type[logging.Handler] | None = None  # see install(direct=...)
 
 
 class _Process:
@@ -110,6 +114,15 @@ class FastLogger(logging.Logger):
         if args and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
             args = args[0]
         created = _time()
+        if extra is None and _direct_type is not None and not self.disabled:
+            handler = self._direct_route(level)
+            if handler is not None:  # nobody but the bundle's handler would see the record: skip it
+                handler.submit_line(
+                    render_fields(created, _LEVEL_NAMES.get(level) or logging.getLevelName(level), self.name,
+                                  _Process.name, tracking_id_var.get(), names[0], frame.f_lineno, code.co_name,
+                                  msg, args)
+                )  # fmt: skip
+                return
         record = _new_record(logging.LogRecord)
         record.__dict__ = {
             "name": self.name, "msg": msg, "args": args,
@@ -129,6 +142,23 @@ class FastLogger(logging.Logger):
                     raise KeyError(f"Attempt to overwrite {key!r} in LogRecord")
                 attrs[key] = extra[key]
         self.handle(record)
+
+    def _direct_route(self, level: int) -> Any:
+        """The bundle's root handler, if it is the only handler this record would reach and no filter
+        (on a logger or on it) could see the record; else None. Mirrors ``Logger.callHandlers``."""
+        found = None
+        logger: logging.Logger | None = self
+        while logger is not None:
+            if logger.filters:
+                return None
+            for handler in logger.handlers:
+                if found is not None or type(handler) is not _direct_type:
+                    return None
+                found = handler
+            logger = logger.parent if logger.propagate else None
+        if found is None or found.filters or level < found.level:
+            return None
+        return found
 
     def _log_exact(
         self,
@@ -246,10 +276,16 @@ def installed() -> bool:
     return type(logging.getLogger()) is FastRootLogger
 
 
-def install() -> bool:
-    """Switch the root and every stdlib-class logger (existing and future) to the fast methods."""
+def install(direct: type[logging.Handler] | None = None) -> bool:
+    """Switch the root and every stdlib-class logger (existing and future) to the fast methods.
+
+    ``direct``: a handler class with ``submit_line(bytes)``; when a record would reach only one such
+    handler (and no filter), the line is rendered straight from the call, without a LogRecord.
+    """
+    global _direct_type
     if not _usable():
         return False
+    _direct_type = direct
     _Process.refresh()
     with _logging_lock():
         if logging.getLoggerClass() is logging.Logger:
@@ -265,6 +301,8 @@ def install() -> bool:
 
 def uninstall() -> None:
     """Back to stdlib's classes."""
+    global _direct_type
+    _direct_type = None
     with _logging_lock():
         if logging.getLoggerClass() is FastLogger:
             logging.setLoggerClass(logging.Logger)

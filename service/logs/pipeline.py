@@ -219,6 +219,14 @@ class QueueLogHandler(logging.Handler):
             pipeline.submit(line)
         return True
 
+    def submit_line(self, line: bytes) -> None:
+        """A line FastLogger rendered straight from the call (this handler was its only destination)."""
+        pipeline = self.pipeline
+        if pipeline._running:
+            pipeline.queue.put(line)
+        else:
+            pipeline.submit(line)
+
     def emit(self, record: logging.LogRecord) -> None:
         self.handle(record)
 
@@ -324,7 +332,7 @@ def setup_logging(settings: LogSettings | None = None, *, stream: IO[Any] | None
             previous.close()
         _route_loggers()
         if settings.fast_records:
-            fastlog.install()
+            fastlog.install(direct=QueueLogHandler)
         else:
             fastlog.uninstall()
         _capture_warnings()

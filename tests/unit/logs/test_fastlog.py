@@ -197,3 +197,96 @@ def test_extra_may_not_overwrite_record_attributes(keep: Keep, key: str) -> None
 def test_extra_with_other_keywords(keep: Keep) -> None:
     std, fast = both(keep, lambda: log.info("x %s", 1, extra={"user": 1}, stacklevel=1))
     assert fast == std and fast["user"] == 1
+
+
+class TestDirectRoute:
+    """When the bundle's handler is a record's only destination, FastLogger renders the line directly."""
+
+    @pytest.fixture
+    def out(self) -> Iterator[Any]:
+        import io
+
+        from service.logs.pipeline import setup_logging, shutdown_logging
+
+        stream = io.BytesIO()
+        setup_logging(stream=stream)
+        yield stream
+        shutdown_logging()
+
+    @staticmethod
+    def lines(out: Any) -> list[dict[str, Any]]:
+        import orjson
+
+        from service.logs.pipeline import current_pipeline
+
+        pipeline = current_pipeline()
+        assert pipeline is not None and pipeline.flush(10)
+        return [orjson.loads(x) for x in out.getvalue().splitlines()]
+
+    def test_same_line_as_through_a_record(self, out: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Direct (no filter) and record route (a pass-through filter) give identical lines."""
+        from service.context import bind_tracking_id
+        from service.logs.pipeline import QueueLogHandler
+
+        calls = []
+        original = QueueLogHandler.submit_line
+
+        def spy(self: QueueLogHandler, line: bytes) -> None:
+            calls.append(line)
+            original(self, line)
+
+        monkeypatch.setattr(QueueLogHandler, "submit_line", spy)
+        handler = next(h for h in logging.getLogger().handlers if isinstance(h, QueueLogHandler))
+
+        def emit() -> None:
+            log.info("user %s did %s", 7, "x")
+            log.warning("%(a)s", {"a": "mapping"})
+            log.error({"not": "a string"})
+            log.info("bad %d", "arg")
+
+        with bind_tracking_id("direct-0001"):
+            emit()
+            assert len(calls) == 4, "the direct route was taken"
+            handler.addFilter(lambda record: True)
+            emit()
+            assert len(calls) == 4, "a filter forces the record route"
+        direct, via_record = self.lines(out)[:4], self.lines(out)[4:]
+        for a, b in zip(direct, via_record, strict=True):
+            a.pop("@timestamp"), b.pop("@timestamp")  # made a few microseconds apart
+            assert a == b
+
+    def test_other_handlers_or_filters_get_real_records(self, out: Any) -> None:
+        """Another handler anywhere on the chain, or a logger filter, sees a real LogRecord."""
+        keep = Keep()
+        child = logging.getLogger("t.fast.child")
+        child.addHandler(keep)
+        try:
+            child.info("seen %s", "by keep")
+            child.removeHandler(keep)
+            seen: list[logging.LogRecord] = []
+            child.addFilter(lambda record: seen.append(record) or True)
+            child.info("seen by filter")
+        finally:
+            child.handlers.clear()
+            child.filters.clear()
+        assert [r.getMessage() for r in keep.records] == ["seen by keep"]
+        assert [r.getMessage() for r in seen] == ["seen by filter"]
+        assert [r["message"] for r in self.lines(out)] == ["seen by keep", "seen by filter"]
+
+    def test_levels_and_disabled_are_respected(self, out: Any) -> None:
+        from service.logs.pipeline import QueueLogHandler
+
+        handler = next(h for h in logging.getLogger().handlers if isinstance(h, QueueLogHandler))
+        handler.setLevel(logging.WARNING)
+        log.info("below the handler's level")
+        handler.setLevel(logging.NOTSET)
+        quiet = logging.getLogger("t.fast.off")
+        quiet.disabled = True
+        quiet.warning("disabled logger")
+        quiet.disabled = False
+        nonprop = logging.getLogger("t.fast.np")
+        nonprop.propagate = False
+        nonprop.warning("goes nowhere: no handlers, not propagated")
+        nonprop.propagate = True
+        log.warning("shown")
+        assert [r["message"] for r in self.lines(out)] == ["shown"]
