@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import Any
 
@@ -97,6 +97,22 @@ def _caller(frame: FrameType | None, stacklevel: int) -> FrameType | None:
         if not _is_internal(frame):
             stacklevel -= 1
     return frame
+
+
+def _level_method(level: int, name: str) -> Callable[..., None]:
+    """``Logger.info`` and its siblings on FastLogger's paths. The caller of the method is frame 1."""
+
+    def method(self: FastLogger, msg: object, *args: object, **kwargs: Any) -> None:
+        if self.isEnabledFor(level):
+            if not kwargs:
+                self._record(level, msg, args, _getframe(1))
+            elif len(kwargs) == 1 and "extra" in kwargs:
+                self._record(level, msg, args, _getframe(1), kwargs["extra"])
+            else:
+                self._log_exact(level, msg, args, _getframe(1), **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    return method
 
 
 class FastLogger(logging.Logger):
@@ -191,51 +207,11 @@ class FastLogger(logging.Logger):
         record = self.makeRecord(self.name, level, fn, lno, msg, args, exc_info, func, extra, sinfo)
         self.handle(record)
 
-    def debug(self, msg: object, *args: object, **kwargs: Any) -> None:
-        if self.isEnabledFor(_DEBUG):
-            if not kwargs:
-                self._record(_DEBUG, msg, args, _getframe(1))
-            elif len(kwargs) == 1 and "extra" in kwargs:
-                self._record(_DEBUG, msg, args, _getframe(1), kwargs["extra"])
-            else:
-                self._log_exact(_DEBUG, msg, args, _getframe(1), **kwargs)
-
-    def info(self, msg: object, *args: object, **kwargs: Any) -> None:
-        if self.isEnabledFor(_INFO):
-            if not kwargs:
-                self._record(_INFO, msg, args, _getframe(1))
-            elif len(kwargs) == 1 and "extra" in kwargs:
-                self._record(_INFO, msg, args, _getframe(1), kwargs["extra"])
-            else:
-                self._log_exact(_INFO, msg, args, _getframe(1), **kwargs)
-
-    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
-        if self.isEnabledFor(_WARNING):
-            if not kwargs:
-                self._record(_WARNING, msg, args, _getframe(1))
-            elif len(kwargs) == 1 and "extra" in kwargs:
-                self._record(_WARNING, msg, args, _getframe(1), kwargs["extra"])
-            else:
-                self._log_exact(_WARNING, msg, args, _getframe(1), **kwargs)
-
-    def error(self, msg: object, *args: object, **kwargs: Any) -> None:
-        if self.isEnabledFor(_ERROR):
-            if not kwargs:
-                self._record(_ERROR, msg, args, _getframe(1))
-            elif len(kwargs) == 1 and "extra" in kwargs:
-                self._record(_ERROR, msg, args, _getframe(1), kwargs["extra"])
-            else:
-                self._log_exact(_ERROR, msg, args, _getframe(1), **kwargs)
-
-    def critical(self, msg: object, *args: object, **kwargs: Any) -> None:
-        if self.isEnabledFor(_CRITICAL):
-            if not kwargs:
-                self._record(_CRITICAL, msg, args, _getframe(1))
-            elif len(kwargs) == 1 and "extra" in kwargs:
-                self._record(_CRITICAL, msg, args, _getframe(1), kwargs["extra"])
-            else:
-                self._log_exact(_CRITICAL, msg, args, _getframe(1), **kwargs)
-
+    debug = _level_method(_DEBUG, "debug")
+    info = _level_method(_INFO, "info")
+    warning = _level_method(_WARNING, "warning")
+    error = _level_method(_ERROR, "error")
+    critical = _level_method(_CRITICAL, "critical")
     fatal = critical
 
     def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
