@@ -135,9 +135,13 @@ class Recorder(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else None
         type(self).requests.append((self.command, self.path, dict(self.headers), body))
-        status, payload = 200, {"acknowledged": True}
+        status: int = 200
+        payload: object = {"acknowledged": True}
         if self.command == "GET" and self.path.startswith("/_plugins/_ism/policies/"):
-            status, payload = (200, self.existing_policy) if self.existing_policy else (404, {"status": 404})
+            if self.existing_policy:
+                payload = self.existing_policy
+            else:
+                status, payload = 404, {"status": 404}
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

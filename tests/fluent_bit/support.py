@@ -188,8 +188,8 @@ def assert_exactly_once(sent: Sequence[Mapping[str, Any]], arrived: Sequence[Map
     )
 
 
-def arrived_enough(load: Callable[[], list[dict[str, Any]]], count: int) -> Callable[[], list[dict[str, Any]] | None]:
-    def probe() -> list[dict[str, Any]] | None:
+def arrived_enough(load: Callable[[], list[T]], count: int) -> Callable[[], list[T] | None]:
+    def probe() -> list[T] | None:
         records = load()
         return records if len(records) >= count else None
 

@@ -49,7 +49,7 @@ def stage_like_compose(dest: Path) -> Path:
     assert target.startswith(CONTAINER_ETC + "/"), mount
     stage_config(dest, [], subdir=target.removeprefix(CONTAINER_ETC + "/"))
     (config,) = service["configs"]
-    top = dest / config["target"].removeprefix(CONTAINER_ETC + "/")
+    top: Path = dest / config["target"].removeprefix(CONTAINER_ETC + "/")
     top.write_text(compose()["configs"][config["source"]]["content"])
     assert service["command"] == ["-c", config["target"]]
     return top

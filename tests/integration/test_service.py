@@ -82,7 +82,10 @@ def test_concurrent_requests_never_leak_ids(tmp_path: Path, workers: int) -> Non
 def test_every_path_of_the_context(tmp_path: Path) -> None:
     """Handler, dependency, thread pool, background task, downstream call, websocket: all see the ID."""
     with ServiceProcess(tmp_path) as service:
-        get = lambda path, **kw: httpx.get(service.base_url + path, timeout=10, **kw)  # noqa: E731
+
+        def get(path: str, **kw: Any) -> httpx.Response:
+            return httpx.get(service.base_url + path, timeout=10, **kw)
+
         sync = get("/demo/sync").json()
         assert sync["tracking_id"] == sync["thread_sees"]
         down = get("/demo/downstream", headers={"X-Tracking-ID": "downstream-0001"}).json()

@@ -125,7 +125,7 @@ class TestHostileIds:
     def test_replaced_never_reflected_never_logged_raw(self, out: io.BytesIO, name: str) -> None:
         value = HOSTILE[name]
         raw = value.encode("utf-8")
-        response = TestClient(build()).get("/ctx", headers=[(b"X-Tracking-ID", raw)])  # type: ignore[list-item]
+        response = TestClient(build()).get("/ctx", headers=[(b"X-Tracking-ID", raw)])
         tid = response.headers["x-tracking-id"]
         assert uuid.UUID(tid).version == 4
         assert raw not in response.content and value not in response.text

@@ -64,4 +64,4 @@ def test_bad_values_name_the_variable(
 def test_settings_are_immutable() -> None:
     s = load_settings()
     with pytest.raises(Exception, match="frozen"):
-        s.level = "DEBUG"  # type: ignore[misc]
+        s.level = "DEBUG"

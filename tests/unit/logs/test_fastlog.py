@@ -44,8 +44,11 @@ def both(keep: Keep, call: Callable[[], None]) -> tuple[dict[str, Any], dict[str
     call()
     std, fast = keep.records[-2], keep.records[-1]
     assert type(std) is type(fast) is logging.LogRecord
-    strip = lambda r: {k: v for k, v in r.__dict__.items() if k not in TIMING}  # noqa: E731
-    return strip(std), strip(fast)
+    return _attrs(std), _attrs(fast)
+
+
+def _attrs(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in record.__dict__.items() if k not in TIMING}
 
 
 log = logging.getLogger("t.fast")
@@ -264,7 +267,12 @@ class TestDirectRoute:
             child.info("seen %s", "by keep")
             child.removeHandler(keep)
             seen: list[logging.LogRecord] = []
-            child.addFilter(lambda record: seen.append(record) or True)
+
+            def spy(record: logging.LogRecord) -> bool:
+                seen.append(record)
+                return True
+
+            child.addFilter(spy)
             child.info("seen by filter")
         finally:
             child.handlers.clear()

@@ -68,7 +68,7 @@ class TestFields:
     def test_no_tracking_id_is_null(self) -> None:
         """Outside a request the field is present and null, so jq filters never miss the key."""
         record = make()
-        del record.tracking_id
+        del record.tracking_id  # type: ignore[attr-defined]
         assert line(record)["tracking_id"] is None
 
 

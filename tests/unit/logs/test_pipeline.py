@@ -167,7 +167,12 @@ def test_block_policy_loses_nothing_when_stalled(out: io.BytesIO) -> None:
 
     slow = Slow()
     pipeline = setup_logging(stream=slow, queue_size=100)
-    producer = threading.Thread(target=lambda: [logging.getLogger("t").info("n%d", i) for i in range(3000)])
+
+    def produce() -> None:
+        for i in range(3000):
+            logging.getLogger("t").info("n%d", i)
+
+    producer = threading.Thread(target=produce)
     producer.start()
     gate.set()
     producer.join(30)
