@@ -263,6 +263,7 @@ def install(direct: type[logging.Handler] | None = None) -> bool:
         return False
     _direct_type = direct
     _Process.refresh()
+    _watch_multiprocessing()
     with _logging_lock():
         if logging.getLoggerClass() is logging.Logger:
             logging.setLoggerClass(FastLogger)
@@ -300,3 +301,15 @@ class _logging_lock:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_Process.refresh)
+
+
+def _refresh_after_mp_fork(cls: type[_Process]) -> None:
+    cls.refresh()
+
+
+def _watch_multiprocessing() -> None:
+    """multiprocessing names a forked child (``ForkProcess-1``) only after the fork: refresh then too."""
+    if "multiprocessing" in sys.modules:
+        import multiprocessing.util
+
+        multiprocessing.util.register_after_fork(_Process, _refresh_after_mp_fork)

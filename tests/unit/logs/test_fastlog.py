@@ -298,3 +298,26 @@ class TestDirectRoute:
         nonprop.propagate = True
         log.warning("shown")
         assert [r["message"] for r in self.lines(out)] == ["shown"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="fork start method")
+def test_process_name_in_forked_child(keep: Keep) -> None:
+    """A multiprocessing fork child is named after the fork; its records carry that name."""
+    import multiprocessing as mp
+
+    fastlog.install()
+    queue: Any = mp.get_context("fork").Queue()
+
+    def child() -> None:
+        records: list[logging.LogRecord] = []
+        handler = logging.Handler()
+        handler.emit = records.append  # type: ignore[method-assign]
+        logging.getLogger().handlers = [handler]
+        logging.getLogger("c").warning("hi")
+        queue.put((records[0].processName, mp.current_process().name))
+
+    process = mp.get_context("fork").Process(target=child)
+    process.start()
+    logged, actual = queue.get(timeout=60)
+    process.join(30)
+    assert logged == actual and actual.startswith("ForkProcess-")
