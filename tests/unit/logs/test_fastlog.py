@@ -309,12 +309,10 @@ def test_process_name_in_forked_child(keep: Keep) -> None:
     queue: Any = mp.get_context("fork").Queue()
 
     def child() -> None:
-        records: list[logging.LogRecord] = []
-        handler = logging.Handler()
-        handler.emit = records.append  # type: ignore[method-assign]
+        handler = Keep()
         logging.getLogger().handlers = [handler]
         logging.getLogger("c").warning("hi")
-        queue.put((records[0].processName, mp.current_process().name))
+        queue.put((handler.records[0].processName, mp.current_process().name))
 
     process = mp.get_context("fork").Process(target=child)
     process.start()
