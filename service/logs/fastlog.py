@@ -104,12 +104,7 @@ def _level_method(level: int, name: str) -> Callable[..., None]:
 
     def method(self: FastLogger, msg: object, *args: object, **kwargs: Any) -> None:
         if self.isEnabledFor(level):
-            if not kwargs:
-                self._record(level, msg, args, _getframe(1))
-            elif len(kwargs) == 1 and "extra" in kwargs:
-                self._record(level, msg, args, _getframe(1), kwargs["extra"])
-            else:
-                self._log_exact(level, msg, args, _getframe(1), **kwargs)
+            self._record(level, msg, args, _getframe(1), kwargs)
 
     method.__name__ = method.__qualname__ = name
     return method
@@ -118,9 +113,14 @@ def _level_method(level: int, name: str) -> Callable[..., None]:
 class FastLogger(logging.Logger):
     """A ``logging.Logger`` whose level methods build records without the generic stack walk."""
 
-    def _record(
-        self, level: int, msg: object, args: Any, frame: FrameType, extra: Mapping[str, object] | None = None
-    ) -> None:
+    def _record(self, level: int, msg: object, args: Any, frame: FrameType, kwargs: dict[str, Any]) -> None:
+        """Build (or render directly) the record of a call whose caller is ``frame``."""
+        extra = None
+        if kwargs:
+            if len(kwargs) != 1 or "extra" not in kwargs:  # exc_info, stack_info, stacklevel: stdlib's way
+                self._log_exact(level, msg, args, frame, **kwargs)
+                return
+            extra = kwargs["extra"]
         code = frame.f_code
         pathname = code.co_filename
         if pathname == _LOGGING_FILE or logging.getLogRecordFactory() is not logging.LogRecord:
@@ -220,12 +220,7 @@ class FastLogger(logging.Logger):
                 raise TypeError("level must be an integer")
             return
         if self.isEnabledFor(level):
-            if not kwargs:
-                self._record(level, msg, args, _getframe(1))
-            elif len(kwargs) == 1 and "extra" in kwargs:
-                self._record(level, msg, args, _getframe(1), kwargs["extra"])
-            else:
-                self._log_exact(level, msg, args, _getframe(1), **kwargs)
+            self._record(level, msg, args, _getframe(1), kwargs)
 
     def handle(self, record: logging.LogRecord) -> None:
         """``Logger.handle``, without calling ``filter`` when the logger has no filters."""
