@@ -29,13 +29,11 @@ from service.settings import LogSettings, load_settings
 
 __all__ = ["Pipeline", "QueueLogHandler", "current_pipeline", "setup_logging", "shutdown_logging"]
 
-_log = logging.getLogger("service.logs")
-
 #: Loggers whose own handlers are removed so their records reach the root handler (and only it).
 ROUTED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi", "fastapi", "starlette", "asyncio")
 #: Seconds the awake listener lets a batch build up: a web server's few lines per request then cost one
-#: thread hand-off per batch instead of several context switches per line. Cut short by a half-full
-#: queue, ``flush()`` and ``drain()``.
+#: thread hand-off per batch instead of several context switches per line. Cut short when ~1k lines
+#: are queued, by ``flush()`` and by ``drain()``.
 LINGER = 0.005
 #: uvicorn's plain access line is replaced by the middleware's JSON access line.
 SILENCED_LOGGERS = ("uvicorn.access",)
@@ -211,18 +209,13 @@ class QueueLogHandler(logging.Handler):
             return False
         if "tracking_id" not in record.__dict__:  # an explicit extra={"tracking_id": ...} wins
             record.tracking_id = tracking_id_var.get()
-        line = render(record)  # never raises; the message and its arguments are rendered now
-        pipeline = self.pipeline
-        if pipeline._running:  # Pipeline.submit, inlined
-            pipeline.queue.put(line)
-        else:
-            pipeline.submit(line)
+        self.submit_line(render(record))  # render never raises; message and arguments are rendered now
         return True
 
     def submit_line(self, line: bytes) -> None:
-        """A line FastLogger rendered straight from the call (this handler was its only destination)."""
+        """Queue a rendered line: from ``handle``, or from FastLogger when this handler was its only destination."""
         pipeline = self.pipeline
-        if pipeline._running:
+        if pipeline._running:  # Pipeline.submit, inlined: this is every log call's path
             pipeline.queue.put(line)
         else:
             pipeline.submit(line)

@@ -3,9 +3,9 @@
 Producers append to a deque (atomic under the GIL, no lock) and set an Event only when the listener
 is idle, so a burst costs one wake-up per batch instead of a Condition round trip per record. Once
 awake, the listener may ``linger`` a few milliseconds so that a trickle of records (a web server's
-two lines per request) is written as one batch rather than one thread hand-off per line; a half-full
-queue, ``hurry()`` or ``wake()`` cut the linger short. The bound is checked without a lock, so it may
-be exceeded by at most one record per producing thread.
+two lines per request) is written as one batch rather than one thread hand-off per line; ~1k queued
+items (half the queue, if smaller), ``hurry()`` or ``wake()`` cut the linger short. The bound is
+checked without a lock, so it may be exceeded by at most one record per producing thread.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class BatchQueue(Generic[T]):
     def linger(self, seconds: float) -> None:
         """Listener: give producers up to ``seconds`` to add to the batch before ``take``.
 
-        Returns at once when the queue is half full, or when ``hurry()``/``wake()`` was called.
+        Returns at once when the wake mark (~1k items) is reached, or when ``hurry()``/``wake()`` was called.
         """
         if seconds > 0 and len(self._items) < self._high:
             self._hurry.wait(seconds)
