@@ -132,19 +132,10 @@ def run_structlog(path: Path, n: int, warm: int) -> Timing:
     """structlog's documented fast setup: merge_contextvars, orjson, BytesLoggerFactory (synchronous)."""
     import structlog
 
+    from bench.peers.structlog_stack import setup_logging
+
     stream = path.open("wb")
-    structlog.configure(
-        cache_logger_on_first_use=True,
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.format_exc_info,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.JSONRenderer(serializer=orjson.dumps),
-        ],
-        logger_factory=structlog.BytesLoggerFactory(stream),
-    )
+    setup_logging(stream)
     structlog.contextvars.bind_contextvars(tracking_id=PART1_ID)
     log = structlog.get_logger("bench")
     for i in range(warm):

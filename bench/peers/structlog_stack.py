@@ -11,7 +11,7 @@ import logging
 import sys
 import time
 import uuid
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import structlog
@@ -20,7 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 HEADER = b"x-tracking-id"
 
 
-def setup_logging() -> None:
+def setup_logging(stream: BinaryIO | None = None) -> None:
+    """structlog's documented fast setup: merge_contextvars, orjson, BytesLoggerFactory (synchronous)."""
     structlog.configure(
         cache_logger_on_first_use=True,
         wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
@@ -31,7 +32,7 @@ def setup_logging() -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ],
-        logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer),
+        logger_factory=structlog.BytesLoggerFactory(stream if stream is not None else sys.stdout.buffer),
     )
 
 
