@@ -142,6 +142,18 @@ def send(base_url: str, count: int, *, threads: int = 6, tracking_id: str | None
         return list(pool.map(one, range(count)))
 
 
+def send_until_fault_reported(service: ServiceProcess, batch: int, what: str) -> list[httpx.Response]:
+    """Keep sending ``batch`` requests at a time until stderr reports a file fault; return every response."""
+    responses: list[httpx.Response] = []
+
+    def reported() -> bool:
+        responses.extend(send(service.base_url, batch, threads=2))
+        return "cannot write" in service.stderr_text()
+
+    wait_for(reported, what)
+    return responses
+
+
 @contextmanager
 def background_load(base_url: str) -> Iterator[list[object]]:
     """Requests in a loop until the block ends; results are responses or the exception raised."""
@@ -328,13 +340,7 @@ def test_log_dir_replaced_mid_run_requests_keep_succeeding_fault_reported_once(t
         log_dir.rename(tmp_path / "logs-moved")
         log_dir.write_text("a regular file where the log directory was")  # root cannot be stopped by chmod
 
-        during: list[httpx.Response] = []
-
-        def reported() -> bool:
-            during.extend(send(service.base_url, 2, threads=2))
-            return "cannot write" in service.stderr_text()
-
-        wait_for(reported, "the fault on stderr")
+        during = send_until_fault_reported(service, 2, "the fault on stderr")
         during.extend(send(service.base_url, 20))
         assert all(r.status_code == 200 for r in during)
         during_ids = {r.headers["x-tracking-id"] for r in during}
@@ -389,13 +395,7 @@ def test_disk_full_mid_run_requests_keep_succeeding_and_no_line_is_torn(tmp_path
                     f.write(b"\0" * 4096)
             except OSError:
                 pass  # ENOSPC: the disk is full
-        during: list[httpx.Response] = []
-
-        def reported() -> bool:
-            during.extend(send(service.base_url, 4, threads=2))
-            return "cannot write" in service.stderr_text()
-
-        wait_for(reported, "the disk-full fault on stderr")
+        during = send_until_fault_reported(service, 4, "the disk-full fault on stderr")
         during.extend(send(service.base_url, 40))
         assert all(r.status_code == 200 for r in during)
         filler.unlink()
