@@ -6,10 +6,22 @@ import os
 from contextvars import ContextVar, Token
 from types import TracebackType
 
-__all__ = ["bind_tracking_id", "get_tracking_id", "new_tracking_id", "tracking_id_var"]
+__all__ = [
+    "TraceContext",
+    "bind_tracking_id",
+    "get_tracking_id",
+    "new_tracking_id",
+    "trace_context_var",
+    "tracking_id_var",
+]
 
 #: The single source of truth. ``None`` outside a request (startup lines, idle background threads).
 tracking_id_var: ContextVar[str | None] = ContextVar("tracking_id", default=None)
+
+#: W3C trace context of the current request as ``(trace_id, span_id, trace_flags)``: 32, 16 and 2
+#: lowercase hex characters. ``None`` outside a traced request; log lines then carry no trace fields.
+TraceContext = tuple[str, str, str]
+trace_context_var: ContextVar[TraceContext | None] = ContextVar("trace_context", default=None)
 
 
 def new_tracking_id() -> str:

@@ -219,6 +219,8 @@ class FileSink:
     ``clock`` returns the wall time (seconds since the epoch): tests move it instead of waiting.
     """
 
+    name = "file"
+
     def __init__(
         self,
         directory: Path | str,
@@ -448,14 +450,14 @@ class FileSink:
                     self._compressor.submit(info.path)
 
     # -- the Sink protocol -----------------------------------------------------------------------
-    def write(self, data: bytes) -> None:
-        """Append a batch of complete lines. Never raises."""
+    def write(self, data: bytes) -> bool:
+        """Append a batch of complete lines; False when they could not be written. Never raises."""
         try:
             now = self._clock()
             if self._fd is None:
                 if time.monotonic() < self._retry_at:
                     self._lost += data.count(b"\n")
-                    return
+                    return False
                 self._open(now)
             elif time.monotonic() >= self._check_at:
                 self._verify(now)
@@ -464,10 +466,12 @@ class FileSink:
             self._append(data)
             if self._faulted:
                 self._recovered()
+            return True
         except OSError as exc:
             self._fault(exc, data)
         except Exception as exc:  # a bug must not take logging down with it
             self._fault(OSError(errno.EIO, f"unexpected {exc!r}"), data)
+        return False
 
     def _append(self, data: bytes) -> None:
         fd = self._fd

@@ -11,8 +11,11 @@ __all__ = ["Sink", "StreamSink", "report_fault"]
 
 
 class Sink(Protocol):
-    def write(self, data: bytes) -> None:
-        """Write a batch of complete lines. Must not raise: report faults and carry on."""
+    #: A short, bounded label for health reporting ("stdout", "file").
+    name: str
+
+    def write(self, data: bytes) -> bool:
+        """Write a batch of complete lines; False when it was lost. Must not raise: report faults, carry on."""
 
     def close(self) -> None: ...
 
@@ -29,11 +32,13 @@ def report_fault(message: str) -> None:
 class StreamSink:
     """A stream such as stdout: binary writes to its buffer, flushed once per batch."""
 
+    name = "stdout"
+
     def __init__(self, stream: IO[Any] | None = None) -> None:
         self._stream = stream if stream is not None else sys.stdout
         self._faulted = False
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> bool:
         stream = self._stream
         try:
             buffer = getattr(stream, "buffer", None)
@@ -46,10 +51,12 @@ class StreamSink:
                 stream.write(data.decode())
                 stream.flush()
             self._faulted = False
+            return True
         except Exception as exc:  # closed or broken pipe: say so once per episode, keep the service up
             if not self._faulted:
                 self._faulted = True
                 report_fault(f"cannot write to {getattr(stream, 'name', stream)!s}: {exc!r}")
+            return False
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # a closed or broken stream has nothing left to flush
