@@ -33,6 +33,7 @@ def install(app: Celery) -> None:
     signals.task_postrun.connect(_postrun, weak=False, dispatch_uid=f"{_UID}.postrun")
     signals.setup_logging.connect(_setup_logging, weak=False, dispatch_uid=f"{_UID}.logging")
     signals.celeryd_init.connect(_no_banner, weak=False, dispatch_uid=f"{_UID}.banner")
+    signals.worker_ready.connect(_quiet_shutdown, weak=False, dispatch_uid=f"{_UID}.shutdown")
 
 
 def _before_publish(headers: dict[str, Any] | None = None, **_: Any) -> None:
@@ -69,3 +70,15 @@ def _no_banner(instance: Any = None, **_: Any) -> None:
     """The worker's startup banner is plain text on stdout; its facts are in the JSON lines that follow."""
     if instance is not None and hasattr(instance, "quiet"):
         instance.quiet = True
+
+
+def _quiet_shutdown(sender: Any = None, **_: Any) -> None:
+    """Celery's SIGTERM/SIGQUIT handlers write "worker: Warm shutdown (MainProcess)" straight to fd 1 (a raw
+    write, from the signal handler): the same handlers again, without that plain-text line."""
+    from celery.apps import worker as celery_worker
+
+    worker = getattr(sender, "controller", None)
+    if worker is None:
+        return
+    celery_worker.install_worker_term_handler(worker, verbose=False)
+    celery_worker.install_worker_term_hard_handler(worker, verbose=False)

@@ -1,7 +1,7 @@
 """Celery: a FastAPI route enqueues, a worker runs the job under the request's tracking ID.
 
-    python -m service --app tests.jobs.example_celery:web           # the web app
-    celery -A tests.jobs.example_celery worker                        # the worker
+python -m service --app tests.jobs.example_celery:web           # the web app
+celery -A tests.jobs.example_celery worker                        # the worker
 """
 
 from __future__ import annotations

@@ -151,10 +151,33 @@ class Worker:
             self.proc.wait(10)
 
 
-def web_service(tmp_path: Path, app: str, redis: RedisServer) -> ServiceProcess:
-    """The example's FastAPI app under ``python -m service`` (uvicorn), one worker, on a free port."""
-    service = ServiceProcess(tmp_path, app=app, env=child_env(redis))
-    service.env = child_env(redis)  # ServiceProcess merges os.environ; the test's LOG_* must not leak in
+class WebService(ServiceProcess):
+    """The example's FastAPI app under ``python -m service`` (uvicorn), one worker, on a free port.
+    Ready when its OpenAPI document is served (the examples have no health route)."""
+
+    def start(self, timeout: float = 30.0) -> WebService:
+        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
+            self.proc = subprocess.Popen(self.command, stdout=out, stderr=err, env=self.env, cwd=self.cwd)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"web app exited early ({self.proc.returncode}): {self.stderr_text()}")
+            try:
+                if httpx.get(f"{self.base_url}/openapi.json", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop(signal.SIGKILL)
+        raise AssertionError(f"web app did not start: {self.stderr_text()}")
+
+    def __enter__(self) -> WebService:
+        return self.start()
+
+
+def web_service(tmp_path: Path, app: str, redis: RedisServer) -> WebService:
+    service = WebService(tmp_path, app=app)
+    service.env = child_env(redis)  # not the test's own environment: no LOG_* leaks in
     return service
 
 
