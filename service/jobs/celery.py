@@ -80,5 +80,7 @@ def _quiet_shutdown(sender: Any = None, **_: Any) -> None:
     worker = getattr(sender, "controller", None)
     if worker is None:
         return
-    celery_worker.install_worker_term_handler(worker, verbose=False)
-    celery_worker.install_worker_term_hard_handler(worker, verbose=False)
+    for name in ("install_worker_term_handler", "install_worker_term_hard_handler"):
+        install_handler = getattr(celery_worker, name, None)  # module-level partials (per platform)
+        if install_handler is not None:
+            install_handler(worker, verbose=False)

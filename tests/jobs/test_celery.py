@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,16 @@ import pytest
 pytest.importorskip("celery")
 
 from tests.jobs.checks import assert_jobs_follow_requests
-from tests.jobs.support import RedisServer, Worker, child_env, job_lines, run_python, send_concurrently, web_service
+from tests.jobs.support import (
+    Record,
+    RedisServer,
+    Worker,
+    child_env,
+    job_lines,
+    run_python,
+    send_concurrently,
+    web_service,
+)
 
 APP = "tests.jobs.example_celery"
 TASK = f"{APP}.process"
@@ -26,12 +36,12 @@ def celery_worker(
     return Worker(command, child_env(redis, env), tmp_path, name).start()
 
 
-def ready(records: list[dict[str, object]]) -> bool:
+def ready(records: list[Record]) -> bool:
     return any(str(r.get("message", "")).endswith(" ready.") for r in records)
 
 
-def succeeded(count: int) -> object:
-    def check(records: list[dict[str, object]]) -> bool:
+def succeeded(count: int) -> Callable[[list[Record]], bool]:
+    def check(records: list[Record]) -> bool:
         return sum(1 for r in records if " succeeded in " in str(r.get("message", ""))) >= count
 
     return check
