@@ -22,7 +22,7 @@ def assert_jobs_follow_requests(
         assert lines, f"no worker line for job {s.job_id} (item {s.item})"
         messages = [str(line["message"]) for line in lines]
         for expected in expected_messages:
-            wanted = expected.format(item=s.item)
+            wanted = expected.format(item=s.item, job_id=s.job_id)
             assert any(wanted in m for m in messages), f"job of item {s.item}: no {wanted!r} line in {messages}"
         for line in lines:
             assert line["tracking_id"] == s.tracking_id, f"job of item {s.item} logged under another ID: {line}"
