@@ -101,11 +101,11 @@ def start_job(received: Mapping[str, object] | None, *, name: str | None, job_id
     is a new span of the carried trace. Pair every call with ``end_job()`` in the same context.
     """
     received = received or {}
-    tracking_id = received.get(TRACKING_KEY)
-    generated = not (isinstance(tracking_id, str) and is_valid_tracking_id(tracking_id))
-    if generated:
-        tracking_id = job_id if is_valid_tracking_id(job_id) else new_tracking_id()
-    assert isinstance(tracking_id, str)
+    carried = received.get(TRACKING_KEY)
+    if isinstance(carried, str) and is_valid_tracking_id(carried):
+        tracking_id, generated = carried, False
+    else:
+        tracking_id, generated = (job_id if is_valid_tracking_id(job_id) else new_tracking_id()), True
     parent = _parse_traceparent(received.get(TRACEPARENT_KEY))
     trace = (parent[0], _new_span_id(), parent[2]) if parent is not None else None
     scope = _Scope(tracking_id_var.set(tracking_id), trace_context_var.set(trace), _job_var.set((name, job_id)))
