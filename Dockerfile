@@ -13,8 +13,11 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY service ./service
 # A wheel of this package, then an install of it: runtime dependencies only, no test extras.
+# EXTRAS: optional extras to include, e.g. --build-arg EXTRAS=celery (compose's `jobs` profile).
+ARG EXTRAS=""
 RUN /opt/venv/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
-    && /opt/venv/bin/pip install --no-cache-dir /wheels/*.whl
+    && wheel="$(echo /wheels/*.whl)" \
+    && /opt/venv/bin/pip install --no-cache-dir "${wheel}${EXTRAS:+[$EXTRAS]}"
 
 # -- runtime: the venv and nothing else -----------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import Annotated
 
 import httpx
@@ -92,6 +93,15 @@ async def ws_echo(websocket: WebSocket) -> None:
             await websocket.send_json({"echo": text, "tracking_id": get_tracking_id()})
     except WebSocketDisconnect:
         log.info("websocket closed")
+
+
+if os.environ.get("DEMO_JOBS_REDIS_URL"):  # only with a queue configured (needs the `celery` extra)
+    from service.jobs.demo import hello
+
+    @app.post("/demo/job")
+    def demo_job(tracking_id: TrackingID) -> dict[str, str | None]:
+        log.info("enqueueing the demo job")
+        return {"tracking_id": tracking_id, "job_id": hello.delay("demo").id}
 
 
 @app.get("/healthz")
