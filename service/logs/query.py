@@ -27,7 +27,7 @@ from typing import Protocol
 
 import orjson
 
-from service.logs.files import LogFile, log_files
+from service.logs.files.names import LogFile, log_files, oldest_first
 
 __all__ = ["main", "parse_time", "search"]
 
@@ -167,9 +167,7 @@ def _streams(directory: Path, name: str, since: float | None) -> list[list[LogFi
             except OSError:
                 continue
         slots.setdefault(info.slot, []).append(info)
-    return [
-        sorted(files, key=lambda f: (f.day or date.max, f.seq)) for _, files in sorted(slots.items(), key=itemgetter(0))
-    ]
+    return [oldest_first(files) for _, files in sorted(slots.items(), key=itemgetter(0))]
 
 
 def search(

@@ -377,17 +377,24 @@ def test_disk_full_mid_batch_leaves_no_partial_line_and_is_reported_once(tmp_pat
 
 
 def test_write_never_raises_on_unexpected_errors(
-    make_sink: Callable[..., FileSink], capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    make_sink: Callable[..., FileSink], capfd: pytest.CaptureFixture[str]
 ) -> None:
-    sink = make_sink()
+    broken = [False]
 
-    def broken(data: bytes) -> None:
-        raise RuntimeError("bug")
+    def clock() -> float:
+        if broken[0]:
+            raise RuntimeError("a bug in the clock")
+        return time.time()
 
-    monkeypatch.setattr(sink, "_append", broken)
-    sink.write(line("x"))
-    sink.write(line("y"))
+    sink = make_sink(clock=clock, check_interval=0)
+    broken[0] = True
+    assert sink.write(line("x")) is False
+    assert sink.write(line("y")) is False
     assert capfd.readouterr().err.count("cannot write") == 1
+    broken[0] = False
+    assert sink.write(line("z")) is True
+    assert "resumed writing" in capfd.readouterr().err
+    assert sink.path is not None and messages(sink.path) == ["z"]
 
 
 # -- startup checks -----------------------------------------------------------------------------
