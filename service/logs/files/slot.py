@@ -99,6 +99,7 @@ class SlotLock:
                     raise
                 self._passed.append(fd)
                 self._fd = held = None
+                self.slot = None  # until a slot works, faults name the directory
                 passed.append((path, exc))
                 continue
             for where, error in passed:

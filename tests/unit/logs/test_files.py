@@ -20,7 +20,7 @@ import time_machine
 
 from service.logs.files import FileSink, check_log_dir, log_files, parse_log_name
 from service.settings import SettingsError, load_settings
-from tests.support import ROOT, parse_json_lines
+from tests.support import ROOT, parse_json_lines, permissions_bind
 
 DAY = 86_400.0
 
@@ -395,6 +395,95 @@ def test_write_never_raises_on_unexpected_errors(
     assert sink.write(line("z")) is True
     assert "resumed writing" in capfd.readouterr().err
     assert sink.path is not None and messages(sink.path) == ["z"]
+
+
+# -- unwritable slots (real permissions: the sinks run in a process that mode bits bind) ----------------
+def run_bound(script: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    command = [*permissions_bind(), sys.executable, "-c", textwrap.dedent(script), *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, timeout=120)
+
+
+def read_only(path: Path, data: bytes = b"") -> Path:
+    path.write_bytes(data)
+    path.chmod(0o444)
+    return path
+
+
+def test_a_slot_file_we_cannot_write_is_reported_once_and_the_next_free_slot_is_taken(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    theirs = read_only(logs / "app-w1.log", line("another user's line"))
+    read_only(logs / "app.log")
+    script = """
+        import sys
+        from service.logs.files import FileSink
+        main = FileSink(sys.argv[1], "app", worker=False)
+        first, second = FileSink(sys.argv[1], "app", worker=True), FileSink(sys.argv[1], "app", worker=True)
+        for sink in (main, first, second):
+            assert sink.write(("{\\"message\\": \\"slot %d\\"}\\n" % sink.slot).encode())
+            print(sink.path.name)
+        """
+    result = run_bound(script, str(logs))
+    assert result.returncode == 0, result.stderr
+    # The main process passes over app.log and app-w1.log and keeps both locked, so the workers pass
+    # over them silently: each unwritable file is reported once.
+    assert result.stdout.decode().split() == ["app-w2.log", "app-w3.log", "app-w4.log"]
+    reports = parse_json_lines(result.stderr, "stderr")
+    assert [(r["level"], r["path"]) for r in reports] == [("WARNING", str(logs / "app.log")), ("WARNING", str(theirs))]
+    assert all("Permission denied" in r["message"] and str(logs / "app-w2.log") in r["message"] for r in reports)
+    assert messages(theirs) == ["another user's line"]
+    assert messages(logs / "app-w4.log") == ["slot 4"]
+
+
+def test_a_lock_file_left_read_only_still_locks_its_slot(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    lock = read_only(logs / ".app-w1.lock", b"4242\n")
+    script = """
+        import sys
+        from service.logs.files import FileSink
+        first, second = FileSink(sys.argv[1], "app", worker=True), FileSink(sys.argv[1], "app", worker=True)
+        print(first.path.name, second.path.name)
+        """
+    result = run_bound(script, str(logs))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().split() == ["app-w1.log", "app-w2.log"]
+    assert result.stderr == b""
+    assert lock.read_bytes() == b"4242\n"
+
+
+def test_no_writable_slot_stops_a_main_process_and_pauses_a_worker(tmp_path: Path) -> None:
+    """A directory that refuses new files, with every existing slot file read-only: no slot can be written."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name in ("app.log", "app-w1.log", ".app.lock", ".app-w1.lock"):
+        read_only(logs / name)
+    logs.chmod(0o555)
+    script = """
+        import os, sys
+        from service.logs.files import FileSink
+        from service.settings import SettingsError
+        try:
+            FileSink(sys.argv[1], "app", worker=False)
+        except SettingsError as exc:
+            print(exc)
+        worker = FileSink(sys.argv[1], "app", worker=True, check_interval=0)  # must not raise
+        assert not worker.write(b'{"message": "lost"}\\n')
+        os.chmod(sys.argv[1], 0o755)  # the operator fixes the directory: the worker resumes
+        assert worker.write(b'{"message": "kept"}\\n'), "resumed"
+        print(worker.path.name)
+        """
+    try:
+        result = run_bound(script, str(logs))
+    finally:
+        logs.chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    error, resumed_in = result.stdout.decode().splitlines()
+    assert "LOG_DIR=" in error and str(logs) in error and "Permission denied" in error
+    assert resumed_in == "app-w2.log"
+    assert messages(logs / "app-w2.log") == ["kept"]
+    err = result.stderr.decode()
+    assert err.count("cannot write") == 1 and err.count("resumed writing") == 1, err
 
 
 # -- startup checks -----------------------------------------------------------------------------
