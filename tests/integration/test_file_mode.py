@@ -26,7 +26,7 @@ import pytest
 
 from service.logs.files import FileSink
 from service.settings import LogSettings
-from tests.support import ROOT, ServiceProcess, free_port, parse_json_lines, permissions_bind
+from tests.support import ROOT, ServiceProcess, free_port, mounted_tmpfs, parse_json_lines, permissions_bind
 
 PATHS = ["/demo/dependency", "/demo/sync", "/demo/background", "/demo/context"]
 TIMEOUT = 90.0  # generous: a loaded 2-core CI machine
@@ -202,7 +202,8 @@ def test_two_workers_under_load_then_sigkill_keeps_files_whole_and_names_stable(
     service = FileModeService(tmp_path, workers=2)
     with service:
         assert service.proc is not None
-        wait_for(lambda: len(workers_of(service.proc.pid)) == 2, "two workers")  # type: ignore[union-attr]
+        parent = service.proc.pid
+        wait_for(lambda: len(workers_of(parent)) == 2, "two workers")
         owners = wait_for(lambda: (o := file_owners(service)) and all(o.values()) and o, "open log files")
         assert_no_file_shared(owners)
         assert owners[service.proc.pid] == {"app.log"}
@@ -451,13 +452,8 @@ def full_tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A 512 KiB tmpfs as LOG_DIR; skipped where mounting is not allowed (unprivileged CI)."""
     mount_point = tmp_path / "logs"
     mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount_point)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(mount_point, "size=512k"):
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_disk_full_mid_run_requests_keep_succeeding_and_no_line_is_torn(tmp_path: Path, full_tmpfs: Path) -> None:

@@ -20,7 +20,7 @@ import time_machine
 
 from service.logs.files import FileSink, check_log_dir, log_files, parse_log_name
 from service.settings import SettingsError, load_settings
-from tests.support import ROOT, parse_json_lines, permissions_bind
+from tests.support import ROOT, mounted_tmpfs, parse_json_lines, permissions_bind
 
 DAY = 86_400.0
 
@@ -100,9 +100,9 @@ def test_parse_log_name_knows_the_whole_set_and_nothing_else() -> None:
     assert (parsed.slot, parsed.day, parsed.seq, parsed.gz, parsed.partial) == (3, date(2026, 11, 24), 2, True, False)
     for ours in ["app.log", "app-w1.log", "app.2026-11-24.log", "app-w12.2026-11-24.log.gz", "app.2026-01-01.1.log"]:
         assert parse_log_name(ours, "app") is not None, ours
-    others = ["app.log.1", "app-w0.log", "app.log.gz", "app.txt", "other.log", "app-sp3.log", "app-w1.log.bak",
-              "app.2026-13-01.log", "myapp.log", ".app.lock", "app-w1.2026-11-24.log.gz.tmp"]  # fmt: skip
-    for other in others:
+    others = "app.log.1 app-w0.log app.log.gz app.txt other.log app-sp3.log app-w1.log.bak app.2026-13-01.log myapp.log"
+    others += " .app.lock app-w1.2026-11-24.log.gz.tmp"
+    for other in others.split():
         assert parse_log_name(other, "app") is None, other
     assert parse_log_name("my.app-w2.log", "my.app") is not None
     assert parse_log_name("myxapp.log", "my.app") is None  # the dot is literal
@@ -502,14 +502,8 @@ def test_read_only_log_dir_is_refused(tmp_path: Path) -> None:
     """A read-only bind mount stops even root; fall back to a skip where mounting is not allowed."""
     target = tmp_path / "ro"
     target.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(target)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        with pytest.raises(SettingsError, match=r"LOG_DIR=.*/ro'.*Read-only"):
-            check_log_dir(target)
-    finally:
-        subprocess.run(["umount", "-l", str(target)], check=False)
+    with mounted_tmpfs(target, "ro,size=64k"), pytest.raises(SettingsError, match=r"LOG_DIR=.*/ro'.*Read-only"):
+        check_log_dir(target)
 
 
 # -- fork ----------------------------------------------------------------------------------------
