@@ -69,7 +69,8 @@ def test_main_process_writes_the_base_file_and_workers_take_the_lowest_free_slot
     w1, w2 = make_sink(worker=True), make_sink(worker=True)
     assert [s.path.name for s in (main, w1, w2) if s.path] == ["app.log", "app-w1.log", "app-w2.log"]
     for sink in (main, w1, w2):
-        sink.write(line(f"from {sink.slot}"))
+        assert sink.write(line(f"from {sink.slot}")) is True
+        assert sink.name == "file"  # the sink's label for health reporting, whatever the set is called
     assert messages(tmp_path / "logs" / "app-w2.log") == ["from 2"]
     assert (tmp_path / "logs" / ".app-w1.lock").read_text() == f"{os.getpid()}\n"
 
