@@ -237,3 +237,11 @@ def test_parse_time(text: str, expected: datetime) -> None:
 
 def test_parse_time_reads_a_naive_date_as_local_time() -> None:
     assert parse_time("2026-11-24") == datetime(2026, 11, 24).astimezone(UTC)
+
+
+def test_the_logs_command_loads_only_the_file_names_module_of_file_mode() -> None:
+    """Reading logs must not load the writer (slot locks, fork hooks): only the names it shares with it."""
+    script = "import sys, service.logs.query; print(*sorted(m for m in sys.modules if 'logs.files' in m))"
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["service.logs.files", "service.logs.files.names"]
