@@ -7,13 +7,17 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,6 +39,52 @@ def parse_json_lines(data: bytes, source: str = "stdout") -> list[dict[str, Any]
         assert isinstance(record, dict), f"{source} line {number} is not an object: {line[:300]!r}"
         records.append(record)
     return records
+
+
+@cache
+def _bound_by_permissions() -> tuple[tuple[str, ...], str]:
+    """A command prefix under which mode bits bind, and why there is none ("" when there is one)."""
+    prefix: tuple[str, ...] = ()
+    if os.geteuid() == 0:  # root ignores mode bits: drop the capabilities that let it
+        prefix = ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--")
+    with tempfile.TemporaryDirectory() as scratch:
+        probe = Path(scratch) / "read-only"
+        probe.write_bytes(b"")
+        probe.chmod(0o444)
+        try:
+            done = subprocess.run([*prefix, sys.executable, "-c", f"open({str(probe)!r}, 'ab')"], capture_output=True)
+        except OSError as exc:
+            return (), f"cannot run {prefix[0]}: {exc}"
+    if done.returncode == 0:
+        return (), "a read-only file stays writable here even without CAP_DAC_OVERRIDE"
+    if b"PermissionError" not in done.stderr:
+        return (), f"cannot drop CAP_DAC_OVERRIDE: {done.stderr.decode(errors='replace').strip()[-300:]}"
+    return prefix, ""
+
+
+def permissions_bind() -> list[str]:
+    """The prefix for a command that must obey file mode bits (as root: setpriv without CAP_DAC_OVERRIDE).
+
+    Root stays the owner of its files, so chmod 0444 makes a file unwritable for that command and
+    chmod back restores it. Skips the calling test where mode bits cannot be made to bind.
+    """
+    prefix, why_not = _bound_by_permissions()
+    if why_not:
+        pytest.skip(why_not)
+    return list(prefix)
+
+
+@contextmanager
+def mounted_tmpfs(mount_point: Path, options: str) -> Iterator[Path]:
+    """A tmpfs mounted on ``mount_point`` with ``options`` (e.g. ``ro,size=64k``) for the block; skips the
+    test where mounting is not allowed (unprivileged CI)."""
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 class ServiceProcess:

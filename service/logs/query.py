@@ -27,7 +27,7 @@ from typing import Protocol
 
 import orjson
 
-from service.logs.files import LogFile, log_files
+from service.logs.files.names import LogFile, log_files, oldest_first
 
 __all__ = ["main", "parse_time", "search"]
 
@@ -167,9 +167,7 @@ def _streams(directory: Path, name: str, since: float | None) -> list[list[LogFi
             except OSError:
                 continue
         slots.setdefault(info.slot, []).append(info)
-    return [
-        sorted(files, key=lambda f: (f.day or date.max, f.seq)) for _, files in sorted(slots.items(), key=itemgetter(0))
-    ]
+    return [oldest_first(files) for _, files in sorted(slots.items(), key=itemgetter(0))]
 
 
 def search(
@@ -181,23 +179,41 @@ def search(
     until: datetime | None = None,
     warn: Callable[[str], None] = _warn,
 ) -> Iterator[bytes]:
-    """Yield every stored line whose ``tracking_id`` is ``tracking_id``, in ``@timestamp`` order.
+    """Every stored line whose ``tracking_id`` is ``tracking_id``, lazily, in ``@timestamp`` order.
 
-    ``since`` is inclusive, ``until`` exclusive. Unreadable files are reported through ``warn``
-    and skipped; lines that are not JSON are counted and reported once at the end.
+    ``since`` is inclusive, ``until`` exclusive. The directory is listed at once: OSError when it
+    cannot be, ValueError for an empty ID. Unreadable files are reported through ``warn`` and
+    skipped; lines that are not JSON are counted and reported once at the end.
     """
-    directory = Path(directory)
+    if not tracking_id.strip():
+        raise ValueError("the tracking ID is empty")
     lo = _stamp(since) if since is not None else None
     hi = _stamp(until) if until is not None else None
+    slots = _streams(Path(directory), name, since.timestamp() if since is not None else None)
+    return _merged(slots, tracking_id, lo, hi, warn)
+
+
+def _merged(
+    slots: list[list[LogFile]], tracking_id: str, lo: str | None, hi: str | None, warn: Callable[[str], None]
+) -> Iterator[bytes]:
     counts = _Counts()
-    streams = [
-        _in_order(_records(files, tracking_id, lo, hi, counts, warn))
-        for files in _streams(directory, name, since.timestamp() if since is not None else None)
-    ]
+    streams = [_in_order(_records(files, tracking_id, lo, hi, counts, warn)) for files in slots]
     for _, line in heapq.merge(*streams, key=itemgetter(0)):
         yield line
     if counts.bad:
         warn(f"skipped {counts.bad} lines containing the ID that are not valid JSON")
+
+
+def _id_arg(value: str) -> str:
+    if not value.strip() or "\n" in value or "\r" in value:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a tracking ID: it is empty or holds a line break")
+    return value
+
+
+def _name_arg(value: str) -> str:
+    if not value or "/" in value or value in (".", ".."):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a log set name (the file name prefix, e.g. app)")
+    return value
 
 
 def _time_arg(value: str) -> datetime:
@@ -214,7 +230,7 @@ def _parser() -> argparse.ArgumentParser:
         "rotations, gzipped too), merged in @timestamp order, as JSON lines.",
         epilog="Exit status: 0 lines found, 1 none found, 2 usage error or no such directory.",
     )
-    parser.add_argument("tracking_id", help="the X-Tracking-ID to look for")
+    parser.add_argument("tracking_id", type=_id_arg, help="the X-Tracking-ID to look for")
     parser.add_argument(
         "--dir",
         type=Path,
@@ -223,6 +239,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--name",
+        type=_name_arg,
         default=os.environ.get("LOG_FILE_NAME") or "app",
         help="the log set's file name (default: $LOG_FILE_NAME or app)",
     )
@@ -234,16 +251,30 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The ``logs`` subcommand. Returns the exit status."""
-    args = _parser().parse_args(argv)
+    """The ``logs`` subcommand. Returns the exit status; a usage error exits 2 with argparse's message."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.since is not None and args.until is not None and args.since >= args.until:
+        parser.error(
+            f"--since ({args.since:%Y-%m-%dT%H:%M:%SZ}) must be before --until ({args.until:%Y-%m-%dT%H:%M:%SZ})"
+        )
     directory: Path = args.dir
     if not directory.is_dir():
         _warn(f"{directory} is not a directory (set --dir or LOG_DIR)")
         return 2
+    try:
+        lines = search(args.tracking_id, directory, args.name, since=args.since, until=args.until)
+    except OSError as exc:
+        _warn(f"cannot list {directory}: {exc.strerror or exc}")
+        return 2
+    return _print(lines, f"no lines with tracking_id {args.tracking_id!r} in {directory} ({args.name}*.log*)")
+
+
+def _print(lines: Iterator[bytes], none_found: str) -> int:
     out = sys.stdout.buffer
     found = 0
     try:
-        for line in search(args.tracking_id, directory, args.name, since=args.since, until=args.until):
+        for line in lines:
             out.write(line)
             found += 1
         out.flush()
@@ -251,7 +282,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except KeyboardInterrupt:  # Ctrl-C on a long search: no traceback
+        return 130
     if not found:
-        _warn(f"no lines with tracking_id {args.tracking_id!r} in {directory} ({args.name}*.log*)")
+        _warn(none_found)
         return 1
     return 0

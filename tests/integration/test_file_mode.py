@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -26,7 +26,7 @@ import pytest
 
 from service.logs.files import FileSink
 from service.settings import LogSettings
-from tests.support import ROOT, ServiceProcess, free_port, parse_json_lines
+from tests.support import ROOT, ServiceProcess, free_port, mounted_tmpfs, parse_json_lines, permissions_bind
 
 PATHS = ["/demo/dependency", "/demo/sync", "/demo/background", "/demo/context"]
 TIMEOUT = 90.0  # generous: a loaded 2-core CI machine
@@ -63,10 +63,13 @@ def stdout_records(service: ServiceProcess) -> list[dict[str, Any]]:
 class FileModeService(ServiceProcess):
     """``python -m service`` with ``LOG_MODE=file``: startup is seen in the log files, not on stdout."""
 
-    def __init__(self, tmp_path: Path, *, workers: int, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, *, workers: int, env: dict[str, str] | None = None, prefix: Sequence[str] = ()
+    ) -> None:
         self.log_dir = tmp_path / "logs"
         env = {"LOG_MODE": "file", "LOG_DIR": str(self.log_dir), **(env or {})}
         super().__init__(tmp_path, workers=workers, env=env)
+        self.command = [*prefix, *self.command]  # e.g. a process that file mode bits bind
 
     def files(self, *, live: bool = True) -> dict[str, list[dict[str, Any]]]:
         paths = sorted(p for p in self.log_dir.glob("*.log*") if not p.name.endswith(".part"))
@@ -199,7 +202,8 @@ def test_two_workers_under_load_then_sigkill_keeps_files_whole_and_names_stable(
     service = FileModeService(tmp_path, workers=2)
     with service:
         assert service.proc is not None
-        wait_for(lambda: len(workers_of(service.proc.pid)) == 2, "two workers")  # type: ignore[union-attr]
+        parent = service.proc.pid
+        wait_for(lambda: len(workers_of(parent)) == 2, "two workers")
         owners = wait_for(lambda: (o := file_owners(service)) and all(o.values()) and o, "open log files")
         assert_no_file_shared(owners)
         assert owners[service.proc.pid] == {"app.log"}
@@ -311,22 +315,96 @@ def utc_stamp(ts: float) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
-def test_an_unusable_log_dir_stops_startup_with_one_json_line_naming_it(tmp_path: Path) -> None:
+def not_a_directory(tmp_path: Path) -> tuple[Path, list[str]]:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
-    env = {**os.environ, "LOG_MODE": "file", "LOG_DIR": str(blocker / "logs")}
-    result = subprocess.run(
-        [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(free_port())],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        timeout=120,
-    )
+    return blocker / "logs", []
+
+
+def no_writable_slot(tmp_path: Path) -> tuple[Path, list[str]]:
+    """Every slot file there is read-only, and the directory refuses new ones."""
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    for name in ("app.log", "app-w1.log", "app-w2.log"):
+        (log_dir / name).write_bytes(b"")
+        (log_dir / name).chmod(0o444)
+    log_dir.chmod(0o555)
+    return log_dir, permissions_bind()
+
+
+@pytest.mark.parametrize("unusable", [not_a_directory, no_writable_slot])
+def test_an_unusable_log_dir_stops_startup_with_one_json_line_naming_it(
+    tmp_path: Path, unusable: Callable[[Path], tuple[Path, list[str]]]
+) -> None:
+    log_dir, prefix = unusable(tmp_path)
+    env = {**os.environ, "LOG_MODE": "file", "LOG_DIR": str(log_dir)}
+    command = [*prefix, sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(free_port())]
+    try:  # the timeout is the bound: a crash-looping service never exits by itself
+        result = subprocess.run([*command, "--workers", "2"], cwd=tmp_path, env=env, capture_output=True, timeout=60)
+    finally:
+        if log_dir.is_dir():
+            log_dir.chmod(0o755)
     assert result.returncode == 2
     assert result.stdout == b""
     [record] = parse_json_lines(result.stderr, "stderr")
     assert record["level"] == "CRITICAL"
-    assert "LOG_DIR" in record["message"] and str(blocker / "logs") in record["message"]
+    assert "LOG_DIR" in record["message"] and str(log_dir) in record["message"]
+
+
+def test_a_read_only_slot_file_is_reported_once_and_two_real_workers_take_the_next_slots(tmp_path: Path) -> None:
+    prefix = permissions_bind()
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    theirs = log_dir / "app-w1.log"  # left read-only by another user, say
+    theirs.write_bytes(orjson.dumps({"message": "another user's line"}) + b"\n")
+    theirs.chmod(0o444)
+    service = FileModeService(tmp_path, workers=2, prefix=prefix)
+    with service:
+        responses = send(service.base_url, 40)
+        assert all(r.status_code == 200 for r in responses)
+        sent = {r.headers["x-tracking-id"] for r in responses}
+        files = wait_for(lambda: sent <= access_ids(f := service.files()) and f, "every access line in the files")
+        owners = file_owners(service)
+        assert_no_file_shared(owners)
+        assert set.union(*owners.values()) == {"app.log", "app-w2.log", "app-w3.log"}
+        assert service.stop() in (0, -signal.SIGTERM)
+    assert read_log(theirs) == [{"message": "another user's line"}]
+    assert not [r for records in files.values() for r in records if "died" in str(r.get("message"))]
+    mentions = [line for line in service.stderr_text().splitlines() if str(theirs) in line]
+    reports = parse_json_lines("\n".join(mentions).encode(), "stderr")
+    assert [r["path"] for r in reports] == [str(theirs)], "reported once: the other worker passes it over silently"
+    assert reports[0]["level"] == "WARNING" and "Permission denied" in reports[0]["message"]
+
+
+def test_a_replacement_worker_that_finds_no_writable_slot_serves_on_instead_of_crash_looping(tmp_path: Path) -> None:
+    service = FileModeService(tmp_path, workers=2, prefix=permissions_bind())
+    log_dir = service.log_dir
+    with service:
+        assert service.proc is not None
+        parent = service.proc.pid
+        victim = wait_for(
+            lambda: next((p for p, n in file_owners(service).items() if n == {"app-w1.log"}), None), "app-w1.log open"
+        )
+        for path in log_dir.iterdir():
+            path.chmod(0o444)
+        log_dir.chmod(0o555)  # from now on no new slot can be created
+        try:
+            os.kill(victim, signal.SIGKILL)
+            wait_for(lambda: len(w := workers_of(parent)) == 2 and victim not in w, "a replacement worker")
+            wait_for(lambda: "cannot write" in service.stderr_text(), "the replacement's fault report")
+            replacement_era = workers_of(parent)
+            responses = send(service.base_url, 40)
+            time.sleep(3)  # a crash-looping worker would have been replaced several times by now
+            assert workers_of(parent) == replacement_era
+            assert all(r.status_code == 200 for r in responses)
+        finally:
+            log_dir.chmod(0o755)
+        assert service.stop() in (0, -signal.SIGTERM)
+    stderr = service.stderr_text().splitlines()
+    faults = [line for line in stderr if "cannot write" in line]
+    assert len(faults) == 1 and "Permission denied" in faults[0], stderr
+    died = [r for r in read_log(log_dir / "app.log") if "died" in str(r.get("message"))]
+    assert len(died) == 1, died
 
 
 def test_log_dir_replaced_mid_run_requests_keep_succeeding_fault_reported_once(tmp_path: Path) -> None:
@@ -375,13 +453,8 @@ def full_tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A 512 KiB tmpfs as LOG_DIR; skipped where mounting is not allowed (unprivileged CI)."""
     mount_point = tmp_path / "logs"
     mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount_point)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(mount_point, "size=512k"):
         yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
 def test_disk_full_mid_run_requests_keep_succeeding_and_no_line_is_torn(tmp_path: Path, full_tmpfs: Path) -> None:

@@ -20,7 +20,7 @@ import time_machine
 
 from service.logs.files import FileSink, check_log_dir, log_files, parse_log_name
 from service.settings import SettingsError, load_settings
-from tests.support import ROOT, parse_json_lines
+from tests.support import ROOT, mounted_tmpfs, parse_json_lines, permissions_bind
 
 DAY = 86_400.0
 
@@ -69,7 +69,8 @@ def test_main_process_writes_the_base_file_and_workers_take_the_lowest_free_slot
     w1, w2 = make_sink(worker=True), make_sink(worker=True)
     assert [s.path.name for s in (main, w1, w2) if s.path] == ["app.log", "app-w1.log", "app-w2.log"]
     for sink in (main, w1, w2):
-        sink.write(line(f"from {sink.slot}"))
+        assert sink.write(line(f"from {sink.slot}")) is True
+        assert sink.name == "file"  # the sink's label for health reporting, whatever the set is called
     assert messages(tmp_path / "logs" / "app-w2.log") == ["from 2"]
     assert (tmp_path / "logs" / ".app-w1.lock").read_text() == f"{os.getpid()}\n"
 
@@ -100,9 +101,9 @@ def test_parse_log_name_knows_the_whole_set_and_nothing_else() -> None:
     assert (parsed.slot, parsed.day, parsed.seq, parsed.gz, parsed.partial) == (3, date(2026, 11, 24), 2, True, False)
     for ours in ["app.log", "app-w1.log", "app.2026-11-24.log", "app-w12.2026-11-24.log.gz", "app.2026-01-01.1.log"]:
         assert parse_log_name(ours, "app") is not None, ours
-    others = ["app.log.1", "app-w0.log", "app.log.gz", "app.txt", "other.log", "app-sp3.log", "app-w1.log.bak",
-              "app.2026-13-01.log", "myapp.log", ".app.lock", "app-w1.2026-11-24.log.gz.tmp"]  # fmt: skip
-    for other in others:
+    others = "app.log.1 app-w0.log app.log.gz app.txt other.log app-sp3.log app-w1.log.bak app.2026-13-01.log myapp.log"
+    others += " .app.lock app-w1.2026-11-24.log.gz.tmp"
+    for other in others.split():
         assert parse_log_name(other, "app") is None, other
     assert parse_log_name("my.app-w2.log", "my.app") is not None
     assert parse_log_name("myxapp.log", "my.app") is None  # the dot is literal
@@ -377,17 +378,113 @@ def test_disk_full_mid_batch_leaves_no_partial_line_and_is_reported_once(tmp_pat
 
 
 def test_write_never_raises_on_unexpected_errors(
-    make_sink: Callable[..., FileSink], capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    make_sink: Callable[..., FileSink], capfd: pytest.CaptureFixture[str]
 ) -> None:
-    sink = make_sink()
+    broken = [False]
 
-    def broken(data: bytes) -> None:
-        raise RuntimeError("bug")
+    def clock() -> float:
+        if broken[0]:
+            raise RuntimeError("a bug in the clock")
+        return time.time()
 
-    monkeypatch.setattr(sink, "_append", broken)
-    sink.write(line("x"))
-    sink.write(line("y"))
+    sink = make_sink(clock=clock, check_interval=0)
+    broken[0] = True
+    assert sink.write(line("x")) is False
+    assert sink.write(line("y")) is False
     assert capfd.readouterr().err.count("cannot write") == 1
+    broken[0] = False
+    assert sink.write(line("z")) is True
+    assert "resumed writing" in capfd.readouterr().err
+    assert sink.path is not None and messages(sink.path) == ["z"]
+
+
+# -- unwritable slots (real permissions: the sinks run in a process that mode bits bind) ----------------
+def run_bound(script: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    command = [*permissions_bind(), sys.executable, "-c", textwrap.dedent(script), *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, timeout=120)
+
+
+def read_only(path: Path, data: bytes = b"") -> Path:
+    path.write_bytes(data)
+    path.chmod(0o444)
+    return path
+
+
+def test_a_slot_file_we_cannot_write_is_reported_once_and_the_next_free_slot_is_taken(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    theirs = read_only(logs / "app-w1.log", line("another user's line"))
+    read_only(logs / "app.log")
+    script = """
+        import sys
+        from service.logs.files import FileSink
+        main = FileSink(sys.argv[1], "app", worker=False)
+        first, second = FileSink(sys.argv[1], "app", worker=True), FileSink(sys.argv[1], "app", worker=True)
+        for sink in (main, first, second):
+            assert sink.write(("{\\"message\\": \\"slot %d\\"}\\n" % sink.slot).encode())
+            print(sink.path.name)
+        """
+    result = run_bound(script, str(logs))
+    assert result.returncode == 0, result.stderr
+    # The main process passes over app.log and app-w1.log and keeps both locked, so the workers pass
+    # over them silently: each unwritable file is reported once.
+    assert result.stdout.decode().split() == ["app-w2.log", "app-w3.log", "app-w4.log"]
+    reports = parse_json_lines(result.stderr, "stderr")
+    assert [(r["level"], r["path"]) for r in reports] == [("WARNING", str(logs / "app.log")), ("WARNING", str(theirs))]
+    assert all("Permission denied" in r["message"] and str(logs / "app-w2.log") in r["message"] for r in reports)
+    assert messages(theirs) == ["another user's line"]
+    assert messages(logs / "app-w4.log") == ["slot 4"]
+
+
+def test_a_lock_file_left_read_only_still_locks_its_slot(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    lock = read_only(logs / ".app-w1.lock", b"4242\n")
+    script = """
+        import sys
+        from service.logs.files import FileSink
+        first, second = FileSink(sys.argv[1], "app", worker=True), FileSink(sys.argv[1], "app", worker=True)
+        print(first.path.name, second.path.name)
+        """
+    result = run_bound(script, str(logs))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().split() == ["app-w1.log", "app-w2.log"]
+    assert result.stderr == b""
+    assert lock.read_bytes() == b"4242\n"
+
+
+def test_no_writable_slot_stops_a_main_process_and_pauses_a_worker(tmp_path: Path) -> None:
+    """A directory that refuses new files, with every existing slot file read-only: no slot can be written."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name in ("app.log", "app-w1.log", ".app.lock", ".app-w1.lock"):
+        read_only(logs / name)
+    logs.chmod(0o555)
+    script = """
+        import os, sys
+        from service.logs.files import FileSink
+        from service.settings import SettingsError
+        try:
+            FileSink(sys.argv[1], "app", worker=False)
+        except SettingsError as exc:
+            print(exc)
+        worker = FileSink(sys.argv[1], "app", worker=True, check_interval=0)  # must not raise
+        assert not worker.write(b'{"message": "lost"}\\n')
+        os.chmod(sys.argv[1], 0o755)  # the operator fixes the directory: the worker resumes
+        assert worker.write(b'{"message": "kept"}\\n'), "resumed"
+        print(worker.path.name)
+        """
+    try:
+        result = run_bound(script, str(logs))
+    finally:
+        logs.chmod(0o755)
+    assert result.returncode == 0, result.stderr
+    error, resumed_in = result.stdout.decode().splitlines()
+    assert "LOG_DIR=" in error and str(logs) in error and "Permission denied" in error
+    assert resumed_in == "app-w2.log"
+    assert messages(logs / "app-w2.log") == ["kept"]
+    err = result.stderr.decode()
+    assert err.count("cannot write") == 1 and err.count("resumed writing") == 1, err
 
 
 # -- startup checks -----------------------------------------------------------------------------
@@ -406,14 +503,8 @@ def test_read_only_log_dir_is_refused(tmp_path: Path) -> None:
     """A read-only bind mount stops even root; fall back to a skip where mounting is not allowed."""
     target = tmp_path / "ro"
     target.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(target)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
-        with pytest.raises(SettingsError, match=r"LOG_DIR=.*/ro'.*Read-only"):
-            check_log_dir(target)
-    finally:
-        subprocess.run(["umount", "-l", str(target)], check=False)
+    with mounted_tmpfs(target, "ro,size=64k"), pytest.raises(SettingsError, match=r"LOG_DIR=.*/ro'.*Read-only"):
+        check_log_dir(target)
 
 
 # -- fork ----------------------------------------------------------------------------------------

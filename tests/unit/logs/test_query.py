@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import gzip
 import os
+import subprocess
+import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +17,7 @@ import pytest
 from service.__main__ import main as cli
 from service.logs import query
 from service.logs.query import parse_time, search
+from tests.support import ROOT, permissions_bind
 
 ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 BASE = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -158,11 +162,61 @@ def test_cli_exit_status_2_for_a_missing_directory(tmp_path: Path, capsysbinary:
     assert b"not a directory" in capsysbinary.readouterr().err
 
 
-def test_cli_rejects_a_bad_since(logs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def run_cli(*args: str, prefix: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
+    """``python -m service logs ...`` as a user runs it."""
+    command = [*prefix, sys.executable, "-m", "service", "logs", *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_cli_an_empty_id_is_a_usage_error_not_a_traceback(logs: Path) -> None:
+    result = run_cli("", "--dir", str(logs))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "usage:" in result.stderr and "'' is not a tracking ID" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ([" ", "--dir", "{logs}"], "is not a tracking ID"),
+        (["a\nb-1234567", "--dir", "{logs}"], "is not a tracking ID"),
+        ([ID, "--dir", "{logs}", "--since", "yesterday-ish"], "ISO 8601"),
+        ([ID, "--dir", "{logs}", "--until", "soon"], "ISO 8601"),
+        ([ID, "--dir", "{logs}", "--since", "2026-11-25", "--until", "2026-11-24"], "must be before --until"),
+        ([ID, "--dir", "{logs}", "--name", "../app"], "is not a log set name"),
+        ([ID, "--dir", "{logs}", "--name", ""], "is not a log set name"),
+    ],
+)
+def test_cli_bad_arguments_are_usage_errors(
+    logs: Path, capsys: pytest.CaptureFixture[str], args: list[str], says: str
+) -> None:
     with pytest.raises(SystemExit) as exited:
-        cli(["logs", ID, "--dir", str(logs), "--since", "yesterday-ish"])
+        cli(["logs", *(a.format(logs=logs) for a in args)])
     assert exited.value.code == 2
-    assert "ISO 8601" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "usage:" in err and says in err
+
+
+def test_cli_a_file_given_as_dir_is_exit_status_2(logs: Path, capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    assert cli(["logs", ID, "--dir", str(logs / "app.log")]) == 2
+    assert b"not a directory" in capsysbinary.readouterr().err
+
+
+def test_cli_an_unreadable_dir_is_exit_status_2_with_the_reason(logs: Path) -> None:
+    prefix = permissions_bind()
+    logs.chmod(0o000)
+    try:
+        result = run_cli(ID, "--dir", str(logs), prefix=prefix)
+    finally:
+        logs.chmod(0o755)
+    assert result.returncode == 2
+    assert result.stderr == f"logs: cannot list {logs}: Permission denied\n"
+
+
+def test_search_refuses_an_empty_id(logs: Path) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        search("", logs)
 
 
 @pytest.mark.parametrize(
@@ -183,3 +237,11 @@ def test_parse_time(text: str, expected: datetime) -> None:
 
 def test_parse_time_reads_a_naive_date_as_local_time() -> None:
     assert parse_time("2026-11-24") == datetime(2026, 11, 24).astimezone(UTC)
+
+
+def test_the_logs_command_loads_only_the_file_names_module_of_file_mode() -> None:
+    """Reading logs must not load the writer (slot locks, fork hooks): only the names it shares with it."""
+    script = "import sys, service.logs.query; print(*sorted(m for m in sys.modules if 'logs.files' in m))"
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["service.logs.files", "service.logs.files.names"]
