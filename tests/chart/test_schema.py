@@ -236,9 +236,7 @@ COLLECTOR_BAD_VALUES = [
         id="bad storage limit",
     ),
     pytest.param({"retryLimit": 0}, "at '/retryLimit': minimum: got 0, want 1", id="no retries"),
-    pytest.param(
-        {"retryLimit": "no_limits"}, "at '/retryLimit': got string, want integer", id="unlimited retries"
-    ),
+    pytest.param({"retryLimit": "no_limits"}, "at '/retryLimit': got string, want integer", id="unlimited retries"),
     pytest.param(
         {"collect": {"label": "has space"}},
         "at '/collect/label': 'has space' does not match pattern",
@@ -250,9 +248,7 @@ COLLECTOR_BAD_VALUES = [
         "at '/tolerations/0/operator': value must be one of",
         id="bad toleration",
     ),
-    pytest.param(
-        {"scope": "all"}, "at '': additional properties 'scope' not allowed", id="unknown top-level key"
-    ),
+    pytest.param({"scope": "all"}, "at '': additional properties 'scope' not allowed", id="unknown top-level key"),
 ]
 
 
