@@ -100,10 +100,10 @@ def render_error(values: Values, *, chart: Path = CHART) -> str:
     raise AssertionError(f"helm template accepted {values!r}")
 
 
-def notes(values: Values | None = None, *, chart: Path = CHART, api_versions: tuple[str, ...] = ()) -> str:
+def notes(values: Values | None = None, *, chart: Path = CHART) -> str:
     """NOTES.txt as `helm install --dry-run=client` prints it (no cluster involved)."""
     release, namespace = (COLLECTOR_RELEASE, COLLECTOR_NAMESPACE) if chart == COLLECTOR else (RELEASE, NAMESPACE)
-    args = ["install", release, str(chart), "--namespace", namespace, "--dry-run=client", *_api_args(api_versions)]
+    args = ["install", release, str(chart), "--namespace", namespace, "--dry-run=client"]
     out = _run(args, dict(values or {}))
     return out.split("NOTES:", 1)[1]
 
