@@ -245,8 +245,14 @@ class FakeKubeAPI:
     """Answers GET /api/v1/namespaces/<ns>/pods/<pod> for any pod, like the API server the kubernetes
     filter asks; requests are recorded."""
 
-    def __init__(self, labels: Mapping[str, str], node: str = "node-1") -> None:
+    def __init__(
+        self,
+        labels: Mapping[str, str],
+        node: str = "node-1",
+        pod_labels: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
         self.labels = dict(labels)
+        self.pod_labels = {name: dict(value) for name, value in (pod_labels or {}).items()}  # by pod name
         self.node = node
         self.requests: list[tuple[str, str | None]] = []
         api = self
@@ -280,7 +286,7 @@ class FakeKubeAPI:
                 "name": name,
                 "namespace": namespace,
                 "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{namespace}/{name}")),
-                "labels": self.labels,
+                "labels": self.pod_labels.get(name, self.labels),
                 "creationTimestamp": "2026-01-01T00:00:00Z",
             },
             "spec": {"nodeName": self.node, "containers": [{"name": "app", "image": "fastapi-tracking-logs:test"}]},
