@@ -3,22 +3,31 @@
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{- define "tracking-logs-collector.fullname" -}}
-{{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{/*
+A name cut to a length limit without losing uniqueness: kept whole when it fits, otherwise its first
+characters plus a hash of the whole (two long release names sharing a prefix still get two names).
+Args: name, max.
+*/}}
+{{- define "tracking-logs-collector.shorten" -}}
+{{- if le (len .name) (int .max) }}
+{{- .name }}
 {{- else }}
-{{- $name := default .Chart.Name .Values.nameOverride }}
-{{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
-{{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
-{{- end }}
+{{- printf "%s-%s" (.name | trunc (int (sub .max 9)) | trimSuffix "-") (sha256sum .name | trunc 8) }}
 {{- end }}
 {{- end }}
 
-{{/* Cluster-scoped names carry the namespace, so two installs never share one. */}}
+{{- define "tracking-logs-collector.fullname" -}}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- $full := .Values.fullnameOverride }}
+{{- if not $full }}
+{{- $full = ternary .Release.Name (printf "%s-%s" .Release.Name $name) (contains $name .Release.Name) }}
+{{- end }}
+{{- include "tracking-logs-collector.shorten" (dict "name" $full "max" 63) }}
+{{- end }}
+
+{{/* Cluster-scoped names: <namespace>.<fullname>. A namespace has no dots, so two installs never share one. */}}
 {{- define "tracking-logs-collector.clusterName" -}}
-{{- printf "%s-%s" (include "tracking-logs-collector.fullname" .) .Release.Namespace | trunc 253 | trimSuffix "-" }}
+{{- printf "%s.%s" .Release.Namespace (include "tracking-logs-collector.fullname" .) }}
 {{- end }}
 
 {{- define "tracking-logs-collector.chart" -}}

@@ -3,22 +3,31 @@
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/*
+A name cut to a length limit without losing uniqueness: kept whole when it fits, otherwise its first
+characters plus a hash of the whole (two long release names sharing a prefix still get two names).
+Args: name, max.
+*/}}
+{{- define "tracking-service.shorten" -}}
+{{- if le (len .name) (int .max) }}
+{{- .name }}
+{{- else }}
+{{- printf "%s-%s" (.name | trunc (int (sub .max 9)) | trimSuffix "-") (sha256sum .name | trunc 8) }}
+{{- end }}
+{{- end }}
+
 {{- define "tracking-service.fullname" -}}
-{{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
-{{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
-{{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
-{{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- $full := .Values.fullnameOverride }}
+{{- if not $full }}
+{{- $full = ternary .Release.Name (printf "%s-%s" .Release.Name $name) (contains $name .Release.Name) }}
 {{- end }}
-{{- end }}
+{{- include "tracking-service.shorten" (dict "name" $full "max" 63) }}
 {{- end }}
 
 {{/* Names of the Fluent Bit objects: <fullname> shortened so the suffix always fits. */}}
 {{- define "tracking-service.fluentBitName" -}}
-{{- printf "%s-fluent-bit" (include "tracking-service.fullname" . | trunc 52 | trimSuffix "-") }}
+{{- include "tracking-service.shorten" (dict "name" (printf "%s-fluent-bit" (include "tracking-service.fullname" .)) "max" 63) }}
 {{- end }}
 
 {{- define "tracking-service.chart" -}}
