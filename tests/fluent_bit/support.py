@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import socketserver
+import ssl
 import subprocess
 import threading
 import time
@@ -403,7 +404,7 @@ def send_forward(port: int, messages: Sequence[bytes]) -> None:
 class RecordingHTTPServer:
     """Accepts every POST, keeps (path, headers, body), answers like the backend it stands in for."""
 
-    def __init__(self, status: int = 200, body: bytes = b"") -> None:
+    def __init__(self, status: int = 200, body: bytes = b"", tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
         self.lock = threading.Lock()
         recorder = self
@@ -425,6 +426,8 @@ class RecordingHTTPServer:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:  # HTTPS with the given server certificate
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = int(self.server.server_address[1])
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
