@@ -97,6 +97,9 @@ def test_helm_test_checks_health_and_metrics_through_the_service() -> None:
     assert f"base={base}" in script
     assert '"$base/api/v2/health"' in script and '"$base/api/v2/metrics/prometheus"' in script
     assert pod["spec"]["restartPolicy"] == "Never"
+    # neither an endpoint of the Service nor found by the NOTES' `kubectl logs -l app.kubernetes.io/instance=...`
+    assert not service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    assert "app.kubernetes.io/instance" not in pod["metadata"]["labels"]
 
 
 def test_state_lives_in_one_host_directory_per_install() -> None:
