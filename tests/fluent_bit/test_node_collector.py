@@ -168,3 +168,46 @@ def test_buffer_stays_bounded_while_the_output_is_down(tmp_path: Path) -> None:
     assert dropped < line_count
     # what the buffer alert watches: the output's share of its limit still free
     assert 0 < metrics["fluentbit_output_chunk_available_capacity_percent:forward.0"] < 100
+
+
+def test_hot_reload_applies_a_changed_config(tmp_path: Path) -> None:
+    """What the collector's config-reloader does when its ConfigMap changes: POST /api/v2/reload. Fluent Bit
+    (started with --enable-hot-reload, as the chart does) reloads in place, and the new output is live."""
+    containers = tmp_path / "containers"
+    containers.mkdir()
+    log_file = containers / container_log_name("svc-7d9f8-abcde", "shop", "app", CONTAINER_ID)
+    log_file.write_bytes(runtime_lines([_app_line("before")], "cri"))
+    token = tmp_path / "token"
+    token.write_text("t\n")
+    out = tmp_path / "out"
+    top = stage_config(tmp_path / "etc", top_includes("node", ["stdout"]))
+    with FakeKubeAPI({"app.kubernetes.io/name": "tracking-service", **OPT_IN}) as api:
+        env = {
+            "FLB_CONTAINER_LOGS": f"{containers}/*.log",
+            "FLB_STATE_DIR": str(tmp_path / "state"),
+            "FLB_KUBE_URL": api.url,
+            "FLB_KUBE_TOKEN_FILE": str(token),
+            "FLB_FILE_PATH": str(out),
+        }
+        fluent_bit = FluentBit(top, tmp_path, env)
+        fluent_bit.command.append("--enable-hot-reload")
+        with fluent_bit:
+            base = f"http://127.0.0.1:{fluent_bit.http_port}"
+            poll(lambda: fluent_bit.stdout_records() or None, timeout=60, what="the first record on stdout")
+            assert not out.exists()
+            top.write_text(top.read_text() + "  - output-file.yaml\n")  # the ConfigMap changed
+            assert httpx.post(f"{base}/api/v2/reload", timeout=10).status_code == 200
+            poll(
+                lambda: httpx.get(f"{base}/api/v2/reload", timeout=5).json().get("hot_reload_count") == 1 or None,
+                timeout=30,
+                what=f"the reload\n{fluent_bit.stderr_tail()}",
+            )
+            with log_file.open("ab") as f:
+                f.write(runtime_lines([_app_line("after")], "cri"))
+            records = poll(
+                lambda: file_output_records(out) or None if out.exists() else None,
+                timeout=60,
+                what=f"a record through the new file output\n{fluent_bit.stderr_tail()}",
+            )
+            assert fluent_bit.proc is not None and fluent_bit.proc.poll() is None
+    assert "after" in {r["tracking_id"] for r in records}
