@@ -108,9 +108,8 @@ def test_monitoring_objects_only_with_the_prometheus_operator_api() -> None:
     assert not [d for d in render_collector() if d["kind"] in kinds]
     assert {d["kind"] for d in render(api_versions=PROMETHEUS_OPERATOR)} >= kinds
     assert {d["kind"] for d in render_collector(api_versions=PROMETHEUS_OPERATOR)} >= kinds
-    off = {"metrics": {"serviceMonitor": {"enabled": False}, "prometheusRule": {"enabled": False}}}
-    assert not [d for d in render(off, api_versions=PROMETHEUS_OPERATOR) if d["kind"] in kinds]
-    off = {"serviceMonitor": {"enabled": False}, "prometheusRule": {"enabled": False}}
+    off: dict[str, Any] = {"serviceMonitor": {"enabled": False}, "prometheusRule": {"enabled": False}}
+    assert not [d for d in render({"metrics": off}, api_versions=PROMETHEUS_OPERATOR) if d["kind"] in kinds]
     assert not [d for d in render_collector(off, api_versions=PROMETHEUS_OPERATOR) if d["kind"] in kinds]
 
 
