@@ -25,6 +25,7 @@ from tests.chart.helm import (
 from tests.chart.promql import PromQLError, parse
 from tests.fluent_bit.support import (
     FluentBit,
+    poll,
     skip_without_fluent_bit,
     stage_config,
     top_includes,
@@ -186,7 +187,13 @@ def test_fluent_bit_really_exports_them(tmp_path: Path) -> None:
         "FLB_FORWARD_PORT": "9",
     }
     with FluentBit(top, tmp_path, env) as fluent_bit:
-        text = httpx.get(f"http://127.0.0.1:{fluent_bit.http_port}/api/v2/metrics/prometheus", timeout=5).text
+        url = f"http://127.0.0.1:{fluent_bit.http_port}/api/v2/metrics/prometheus"
+        # the first metrics snapshot is taken a moment after start
+        text = poll(
+            lambda: t if "fluentbit_output_" in (t := httpx.get(url, timeout=5).text) else None,
+            timeout=30,
+            what="metrics",
+        )
     exported: dict[str, set[str]] = {}
     for line in text.splitlines():
         match = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})? ", line)
