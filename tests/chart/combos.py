@@ -67,7 +67,11 @@ def _combos() -> dict[str, dict[str, Any]]:
         "collection": {"mode": "sidecar"},
         "logging": {"file": {"alsoStdout": True, "gzip": True}},
     }
-    combos["external-everything"] = {**_EXTRAS, "app": {**_EXTRAS["app"], "command": ["gunicorn", "my.app:app"]}}
+    combos["external-everything"] = {
+        **_EXTRAS,
+        "app": {**_EXTRAS["app"], "command": ["gunicorn", "my.app:app"]},
+        "metrics": {"port": 9100, "serviceMonitor": {"labels": {"release": "kps"}}},
+    }
     return combos
 
 

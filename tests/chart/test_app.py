@@ -114,6 +114,7 @@ def test_external_mode_settings() -> None:
         "LOG_ACCESS": "true",
         "LOG_HEALTH_PATHS": "/healthz,/readyz",
         "LOG_ACCESS_HEALTH": "false",
+        "LOG_METRICS": "true",
     }
 
 

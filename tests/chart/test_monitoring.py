@@ -128,6 +128,21 @@ def test_app_service_monitor_scrapes_the_app_service() -> None:
 
 
 @needs_helm
+def test_metrics_on_a_port_of_their_own() -> None:
+    docs = render({"metrics": {"port": 9100}}, api_versions=PROMETHEUS_OPERATOR)
+    assert one(docs, "ConfigMap", FULLNAME)["data"]["LOG_METRICS_PORT"] == "9100"
+    service = one(docs, "Service")
+    assert {"name": "metrics", "port": 9100, "targetPort": "metrics", "protocol": "TCP"} in service["spec"]["ports"]
+    app = next(c for c in one(docs, "Deployment")["spec"]["template"]["spec"]["containers"] if c["name"] == "app")
+    assert {"name": "metrics", "containerPort": 9100, "protocol": "TCP"} in app["ports"]
+    (endpoint,) = one(docs, "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["port"] == "metrics"
+    off = render({"metrics": {"enabled": False}}, api_versions=PROMETHEUS_OPERATOR)
+    assert one(off, "ConfigMap", FULLNAME)["data"]["LOG_METRICS"] == "false"
+    assert not [d for d in off if d["kind"] in ("ServiceMonitor", "PrometheusRule")]
+
+
+@needs_helm
 def test_collector_service_monitor_scrapes_fluent_bit() -> None:
     docs = render_collector(api_versions=PROMETHEUS_OPERATOR)
     monitor = one(docs, "ServiceMonitor")
