@@ -63,7 +63,7 @@ def test_where_the_sidecar_ships_and_the_per_release_retention() -> None:
             "retention": {"indexPolicy": {"enabled": True}},
         }
     )
-    assert f"kubectl -n {NAMESPACE} logs job/{FULLNAME}-es-retention" in hook
+    assert f"kubectl -n {NAMESPACE} logs job/{FULLNAME}-es-retention-" in hook
     assert "it never fails the release" in hook
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -181,7 +182,10 @@ def policy_job(backend_name: str, days: int = 3, auth: dict[str, Any] | None = N
         "fluentBit": {"outputs": [backend_name], **extra},
         "retention": {"days": days, "indexPolicy": {"enabled": True, "auth": auth or {}}},
     }
-    return one(render(values), "Job", f"{FULLNAME}-{backend_name}-retention")
+    (job,) = [
+        j for j in objects(render(values), "Job") if j["metadata"]["name"].startswith(f"{FULLNAME}-{backend_name}-")
+    ]
+    return job
 
 
 def run_policy_script(job: Obj, port: int, **overrides: str) -> subprocess.CompletedProcess[str]:
@@ -213,13 +217,11 @@ POLICY = f"{FULLNAME}-retention"  # indexPrefix defaults to the release's fullna
 PATTERN = f"{FULLNAME}-*"
 
 
-def test_index_policy_jobs_are_opt_in_hooks_that_cannot_fail_a_release() -> None:
+def test_index_policy_jobs_are_opt_in_and_cannot_fail_a_release() -> None:
     for name in ("es", "opensearch"):
         job = policy_job(name)
-        annotations = job["metadata"]["annotations"]
-        assert annotations["helm.sh/hook"] == "post-install,post-upgrade"
-        # kept for its log until the next run replaces it
-        assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation"
+        # an ordinary Job, not a hook: Helm does not wait for it, so nothing it meets fails a release
+        assert "helm.sh/hook" not in job["metadata"].get("annotations", {})
         assert job["spec"]["backoffLimit"] == 0
         variables = env(container(job, "put-index-policy"))
         assert variables["RETENTION_DAYS"] == "3"
@@ -230,6 +232,15 @@ def test_index_policy_jobs_are_opt_in_hooks_that_cannot_fail_a_release() -> None
     enabled = {"retention": {"indexPolicy": {"enabled": True}}}
     assert not objects(render({**SIDECAR, "fluentBit": {"outputs": ["loki", "forward", "stdout"]}, **enabled}), "Job")
     assert not objects(render({"fluentBit": {"outputs": ["es"]}, **enabled}), "Job")  # external mode ships nothing
+
+
+def test_a_changed_policy_is_a_new_job_and_an_unchanged_one_is_kept() -> None:
+    """A Job's pod template is immutable: the name carries a hash of what it applies."""
+    first = policy_job("es", days=3)["metadata"]["name"]
+    assert policy_job("es", days=3)["metadata"]["name"] == first
+    assert policy_job("es", days=4)["metadata"]["name"] != first
+    assert policy_job("es", days=3, auth={"existingSecret": "admin"})["metadata"]["name"] != first
+    assert re.fullmatch(rf"{FULLNAME}-es-retention-[0-9a-f]{{6}}", first)
 
 
 def test_two_releases_get_two_policies() -> None:

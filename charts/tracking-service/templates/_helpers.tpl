@@ -143,3 +143,14 @@ failureThreshold: {{ .failureThreshold }}
 {{- toJson (concat (list "python" "-m" "service" "serve" (printf "--app=%s" $app.module) "--host=0.0.0.0" (printf "--port=%v" $app.port) (printf "--graceful-timeout=%v" $app.gracefulTimeoutSeconds)) $app.args) }}
 {{- end }}
 {{- end }}
+
+{{/*
+The index-policy Job of a backend: an ordinary Job, not a hook, so Helm never waits for it and its outcome
+cannot fail a release. Its spec is immutable, so its name carries a hash of what it applies: a changed
+policy is a new Job (Helm removes the old one), an unchanged one is left alone. Args: root, backend.
+*/}}
+{{- define "tracking-service.indexPolicyJobName" -}}
+{{- $cfg := index .root.Values.fluentBit .backend }}
+{{- $spec := list $cfg (include "tracking-service.indexPrefix" (dict "root" .root "cfg" $cfg)) .root.Values.retention.days .root.Values.retention.indexPolicy .root.Values.imagePullSecrets | toJson }}
+{{- include "tracking-service.shorten" (dict "name" (printf "%s-%s-retention-%s" (include "tracking-service.fullname" .root) .backend (sha256sum $spec | trunc 6)) "max" 63) }}
+{{- end }}
