@@ -1,6 +1,6 @@
-"""Render the chart with the real helm binary (no cluster) and read the result as Kubernetes objects.
+"""Render the charts with the real helm binary (no cluster) and read the result as Kubernetes objects.
 
-Renders are cached per (values, release, namespace): the suite renders each combination once.
+Renders are cached per (chart, values, release, namespace, API versions): the suite renders each once.
 """
 
 from __future__ import annotations
@@ -18,12 +18,19 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "tracking-service"
+CHARTS = ROOT / "charts"
+CHART = CHARTS / "tracking-service"
+COLLECTOR = CHARTS / "tracking-logs-collector"
 FLUENT_BIT_SOURCE = ROOT / "fluent-bit"
 FLUENT_BIT_COPY = CHART / "files" / "fluent-bit"
 RELEASE = "demo"
 NAMESPACE = "shop"
 FULLNAME = f"{RELEASE}-tracking-service"
+COLLECTOR_RELEASE = "logs"
+COLLECTOR_NAMESPACE = "logging"
+COLLECTOR_FULLNAME = f"{COLLECTOR_RELEASE}-tracking-logs-collector"
+# What `--api-versions` adds for a cluster running the Prometheus Operator.
+PROMETHEUS_OPERATOR = ("monitoring.coreos.com/v1",)
 
 Obj = dict[str, Any]
 Values = Mapping[str, Any]
@@ -55,34 +62,54 @@ def _key(values: Values) -> str:
     return json.dumps(values, sort_keys=True)
 
 
+def _api_args(api_versions: tuple[str, ...]) -> list[str]:
+    return [arg for version in api_versions for arg in ("--api-versions", version)]
+
+
 @functools.cache
-def _template(values_json: str, release: str, namespace: str) -> tuple[Obj, ...]:
-    out = _run(["template", release, str(CHART), "--namespace", namespace], json.loads(values_json))
+def _template(chart: Path, values_json: str, release: str, namespace: str, apis: tuple[str, ...]) -> tuple[Obj, ...]:
+    args = ["template", release, str(chart), "--namespace", namespace, *_api_args(apis)]
+    out = _run(args, json.loads(values_json))
     return tuple(doc for doc in yaml.safe_load_all(out) if doc)
 
 
-def render(values: Values | None = None, release: str = RELEASE, namespace: str = NAMESPACE) -> list[Obj]:
-    """`helm template` the chart; every rendered object, in order. Raises HelmError on failure."""
-    return list(_template(_key(values or {}), release, namespace))
+def render(
+    values: Values | None = None,
+    release: str = RELEASE,
+    namespace: str = NAMESPACE,
+    *,
+    chart: Path = CHART,
+    api_versions: tuple[str, ...] = (),
+) -> list[Obj]:
+    """`helm template` a chart; every rendered object, in order. Raises HelmError on failure."""
+    return list(_template(chart, _key(values or {}), release, namespace, api_versions))
 
 
-def render_error(values: Values) -> str:
+def render_collector(
+    values: Values | None = None, release: str = COLLECTOR_RELEASE, *, api_versions: tuple[str, ...] = ()
+) -> list[Obj]:
+    return render(values, release, COLLECTOR_NAMESPACE, chart=COLLECTOR, api_versions=api_versions)
+
+
+def render_error(values: Values, *, chart: Path = CHART) -> str:
     """`helm template` must fail; its error message."""
     try:
-        render(values)
+        render(values, chart=chart, namespace=COLLECTOR_NAMESPACE if chart == COLLECTOR else NAMESPACE)
     except HelmError as exc:
         return str(exc)
     raise AssertionError(f"helm template accepted {values!r}")
 
 
-def notes(values: Values | None = None) -> str:
+def notes(values: Values | None = None, *, chart: Path = CHART) -> str:
     """NOTES.txt as `helm install --dry-run=client` prints it (no cluster involved)."""
-    out = _run(["install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--dry-run=client"], dict(values or {}))
+    release, namespace = (COLLECTOR_RELEASE, COLLECTOR_NAMESPACE) if chart == COLLECTOR else (RELEASE, NAMESPACE)
+    args = ["install", release, str(chart), "--namespace", namespace, "--dry-run=client"]
+    out = _run(args, dict(values or {}))
     return out.split("NOTES:", 1)[1]
 
 
-def lint(values: Values | None = None) -> str:
-    return _run(["lint", "--strict", str(CHART)], dict(values or {}))
+def lint(values: Values | None = None, *, chart: Path = CHART) -> str:
+    return _run(["lint", "--strict", str(chart)], dict(values or {}))
 
 
 # -- looking things up in a render -------------------------------------------------------------

@@ -1,11 +1,13 @@
-"""Retention where the logs land: the file output's CronJob really deletes old files; the Elasticsearch /
-OpenSearch hook Jobs really PUT a policy with the configured age (run here against a recording HTTP server)."""
+"""Per-release retention where the sidecar's logs land: the file output's CronJob really deletes old files; the
+opt-in Elasticsearch / OpenSearch hook Jobs really PUT a policy with the configured age, with their own
+credentials, and never fail a release (run here against a recording HTTP server)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -24,6 +26,7 @@ pytestmark = needs_helm
 
 Obj = dict[str, Any]
 DAY = 86_400
+SIDECAR = {"collection": {"mode": "sidecar"}}
 
 
 def cronjob(values: dict[str, Any]) -> Obj:
@@ -33,13 +36,13 @@ def cronjob(values: dict[str, Any]) -> Obj:
 @pytest.mark.parametrize("combo", list(COMBOS))
 def test_cronjob_exactly_when_the_file_output_is_on(combo: str) -> None:
     values = COMBOS[combo]
-    fluent_bit = values.get("fluentBit", {})
-    wanted = fluent_bit.get("enabled", True) and "file" in fluent_bit.get("outputs", ["stdout"])
+    sidecar = values.get("collection", {}).get("mode") == "sidecar"
+    wanted = sidecar and "file" in values.get("fluentBit", {}).get("outputs", ["stdout"])
     assert len(objects(render(values), "CronJob")) == (1 if wanted else 0)
 
 
 def test_cronjob_deletes_after_the_configured_days_on_the_output_claim() -> None:
-    docs = render({"fluentBit": {"outputs": ["file"]}, "retention": {"days": 3}})
+    docs = render({**SIDECAR, "fluentBit": {"outputs": ["file"]}, "retention": {"days": 3}})
     job = one(docs, "CronJob")
     assert job["spec"]["schedule"] == "17 * * * *"
     assert job["spec"]["concurrencyPolicy"] == "Forbid"
@@ -49,19 +52,20 @@ def test_cronjob_deletes_after_the_configured_days_on_the_output_claim() -> None
     assert claim == f"{FULLNAME}-logs"
     volumes = {v["name"]: v for v in pod_spec(job)["volumes"]}
     assert volumes["data"]["persistentVolumeClaim"]["claimName"] == claim
-    # ... the same claim Fluent Bit writes to
-    ds_volumes = {v["name"]: v for v in pod_spec(one(docs, "DaemonSet"))["volumes"]}
-    assert ds_volumes["fluent-bit-output"]["persistentVolumeClaim"]["claimName"] == claim
+    # ... the same claim the sidecars write to, which every pod on any node can mount
+    app_volumes = {v["name"]: v for v in pod_spec(one(docs, "Deployment"))["volumes"]}
+    assert app_volumes["fluent-bit-output"]["persistentVolumeClaim"]["claimName"] == claim
+    assert one(docs, "PersistentVolumeClaim")["spec"]["accessModes"] == ["ReadWriteMany"]
     # non-root, yet allowed to delete Fluent Bit's files: the kubelet gives the claim to this group
     assert pod_spec(job)["securityContext"]["fsGroup"] == c["securityContext"]["runAsGroup"]
 
 
 def test_cronjob_uses_an_existing_claim_and_can_be_disabled() -> None:
-    values = {"fluentBit": {"outputs": ["file"], "file": {"persistence": {"existingClaim": "archive"}}}}
+    values = {**SIDECAR, "fluentBit": {"outputs": ["file"], "file": {"persistence": {"existingClaim": "archive"}}}}
     docs = render(values)
     assert not objects(docs, "PersistentVolumeClaim")
     assert pod_spec(one(docs, "CronJob"))["volumes"][0]["persistentVolumeClaim"]["claimName"] == "archive"
-    disabled = render({"fluentBit": {"outputs": ["file"]}, "retention": {"fileCleanup": {"enabled": False}}})
+    disabled = render({**SIDECAR, "fluentBit": {"outputs": ["file"]}, "retention": {"fileCleanup": {"enabled": False}}})
     assert not objects(disabled, "CronJob")
 
 
@@ -88,7 +92,9 @@ def _tool_path(tools: str, tmp_path: Path) -> str:
 def test_cronjob_script_really_deletes_files_older_than_the_days(tools: str, tmp_path: Path) -> None:
     """Run the CronJob's own script (as rendered) with sh and find on a scratch tree."""
     path = _tool_path(tools, tmp_path)
-    c = container(cronjob({"fluentBit": {"outputs": ["file"]}, "retention": {"days": 7}}), "delete-old-files")
+    c = container(
+        cronjob({**SIDECAR, "fluentBit": {"outputs": ["file"]}, "retention": {"days": 7}}), "delete-old-files"
+    )
     assert c["command"] == ["/bin/sh", "-c"]
     (script,) = c["args"]
     root = tmp_path / "data"
@@ -129,6 +135,7 @@ class Recorder(BaseHTTPRequestHandler):
 
     requests: list[tuple[str, str, dict[str, str], Any]] = []
     existing_policy: dict[str, Any] | None = None
+    fail_puts = False
 
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -137,7 +144,9 @@ class Recorder(BaseHTTPRequestHandler):
         type(self).requests.append((self.command, self.path, dict(self.headers), body))
         status: int = 200
         payload: object = {"acknowledged": True}
-        if self.command == "GET" and self.path.startswith("/_plugins/_ism/policies/"):
+        if self.command == "PUT" and self.fail_puts:
+            status, payload = 403, {"error": "security_exception"}
+        elif self.command == "GET" and self.path.startswith("/_plugins/_ism/policies/"):
             if self.existing_policy:
                 payload = self.existing_policy
             else:
@@ -167,9 +176,16 @@ def backend() -> Iterator[ThreadingHTTPServer]:
     server.server_close()
 
 
-def policy_job(backend_name: str, days: int = 3, **extra: Any) -> Obj:
-    values: dict[str, Any] = {"fluentBit": {"outputs": [backend_name], **extra}, "retention": {"days": days}}
-    return one(render(values), "Job", f"{FULLNAME}-{backend_name}-retention")
+def policy_job(backend_name: str, days: int = 3, auth: dict[str, Any] | None = None, **extra: Any) -> Obj:
+    values: dict[str, Any] = {
+        **SIDECAR,
+        "fluentBit": {"outputs": [backend_name], **extra},
+        "retention": {"days": days, "indexPolicy": {"enabled": True, "auth": auth or {}}},
+    }
+    (job,) = [
+        j for j in objects(render(values), "Job") if j["metadata"]["name"].startswith(f"{FULLNAME}-{backend_name}-")
+    ]
+    return job
 
 
 def run_policy_script(job: Obj, port: int, **overrides: str) -> subprocess.CompletedProcess[str]:
@@ -197,60 +213,135 @@ def run_hook(job: Obj, server: ThreadingHTTPServer, **overrides: str) -> list[tu
     return [r for r in Recorder.requests if r[1] != "/"]
 
 
-def test_index_policy_jobs_are_post_install_hooks() -> None:
+POLICY = f"{FULLNAME}-retention"  # indexPrefix defaults to the release's fullname: one policy per release
+PATTERN = f"{FULLNAME}-*"
+
+
+def test_index_policy_jobs_are_opt_in_and_cannot_fail_a_release() -> None:
     for name in ("es", "opensearch"):
         job = policy_job(name)
-        annotations = job["metadata"]["annotations"]
-        assert annotations["helm.sh/hook"] == "post-install,post-upgrade"
-        assert "before-hook-creation" in annotations["helm.sh/hook-delete-policy"]
-        assert env(container(job, "put-index-policy"))["RETENTION_DAYS"] == "3"
-    assert not objects(
-        render({"fluentBit": {"outputs": ["es"]}, "retention": {"indexPolicy": {"enabled": False}}}), "Job"
-    )
-    assert not objects(render({"fluentBit": {"outputs": ["loki", "forward", "stdout"]}}), "Job")
+        # an ordinary Job, not a hook: Helm does not wait for it, so nothing it meets fails a release
+        assert "helm.sh/hook" not in job["metadata"].get("annotations", {})
+        assert job["spec"]["backoffLimit"] == 0
+        variables = env(container(job, "put-index-policy"))
+        assert variables["RETENTION_DAYS"] == "3"
+        # the deadline is longer than the script can run, so the Job ends by the script's exit 0
+        assert job["spec"]["activeDeadlineSeconds"] > int(variables["WAIT_SECONDS"]) + 3 * 30
+    sidecar_es = {**SIDECAR, "fluentBit": {"outputs": ["es"]}}
+    assert not objects(render(sidecar_es), "Job")  # opt-in
+    enabled = {"retention": {"indexPolicy": {"enabled": True}}}
+    assert not objects(render({**SIDECAR, "fluentBit": {"outputs": ["loki", "forward", "stdout"]}, **enabled}), "Job")
+    assert not objects(render({"fluentBit": {"outputs": ["es"]}, **enabled}), "Job")  # external mode ships nothing
+
+
+def test_a_changed_policy_is_a_new_job_and_an_unchanged_one_is_kept() -> None:
+    """A Job's pod template is immutable: the name carries a hash of what it applies."""
+    first = policy_job("es", days=3)["metadata"]["name"]
+    assert policy_job("es", days=3)["metadata"]["name"] == first
+    assert policy_job("es", days=4)["metadata"]["name"] != first
+    assert policy_job("es", days=3, auth={"existingSecret": "admin"})["metadata"]["name"] != first
+    assert re.fullmatch(rf"{FULLNAME}-es-retention-[0-9a-f]{{6}}", first)
+
+
+def test_two_releases_get_two_policies() -> None:
+    values = {**SIDECAR, "fluentBit": {"outputs": ["es"]}, "retention": {"indexPolicy": {"enabled": True}}}
+    prefixes = {
+        release: env(container(one(render(values, release=release), "Job"), "put-index-policy"))["INDEX_PREFIX"]
+        for release in ("shop", "shop-canary")
+    }
+    assert prefixes == {"shop": "shop-tracking-service", "shop-canary": "shop-canary-tracking-service"}
 
 
 def test_elasticsearch_ilm_policy_deletes_after_the_days(backend: ThreadingHTTPServer) -> None:
     requests = run_hook(policy_job("es", days=3), backend)
     calls = {(method, path): body for method, path, _, body in requests}
-    policy = calls["PUT", "/_ilm/policy/tracking-service-retention"]
+    policy = calls["PUT", f"/_ilm/policy/{POLICY}"]
     assert policy["policy"]["phases"] == {"delete": {"min_age": "3d", "actions": {"delete": {}}}}
-    template = calls["PUT", "/_index_template/tracking-service-retention"]
-    assert template["index_patterns"] == ["tracking-service-*"]
-    assert template["template"]["settings"] == {"index.lifecycle.name": "tracking-service-retention"}
-    existing = calls["PUT", "/tracking-service-*/_settings?allow_no_indices=true"]
-    assert existing == {"index.lifecycle.name": "tracking-service-retention"}
+    template = calls["PUT", f"/_index_template/{POLICY}"]
+    assert template["index_patterns"] == [PATTERN]
+    assert template["template"]["settings"] == {"index.lifecycle.name": POLICY}
+    existing = calls["PUT", f"/{PATTERN}/_settings?allow_no_indices=true"]
+    assert existing == {"index.lifecycle.name": POLICY}
+
+
+def test_the_hook_is_idempotent(backend: ThreadingHTTPServer) -> None:
+    """Run twice, it sends the same requests: PUTs of the same documents."""
+    job = policy_job("es", days=5)
+    first = [(m, p, b) for m, p, _, b in run_hook(job, backend)]
+    Recorder.requests = []
+    second = [(m, p, b) for m, p, _, b in run_hook(job, backend)]
+    assert first == second and first
 
 
 def test_opensearch_ism_policy_deletes_after_the_days(backend: ThreadingHTTPServer) -> None:
     requests = run_hook(policy_job("opensearch", days=14), backend, TLS="off")
     calls = {(method, path): body for method, path, _, body in requests}
-    policy = calls["PUT", "/_plugins/_ism/policies/tracking-service-retention"]["policy"]
+    policy = calls["PUT", f"/_plugins/_ism/policies/{POLICY}"]["policy"]
     hot, delete = policy["states"]
     assert hot["transitions"] == [{"state_name": "delete", "conditions": {"min_index_age": "14d"}}]
     assert delete["actions"] == [{"delete": {}}]
-    assert policy["ism_template"] == [{"index_patterns": ["tracking-service-*"], "priority": 100}]
-    assert calls["POST", "/_plugins/_ism/add/tracking-service-*"] == {"policy_id": "tracking-service-retention"}
+    assert policy["ism_template"] == [{"index_patterns": [PATTERN], "priority": 100}]
+    assert calls["POST", f"/_plugins/_ism/add/{PATTERN}"] == {"policy_id": POLICY}
 
 
 def test_opensearch_policy_update_uses_the_sequence_number(backend: ThreadingHTTPServer) -> None:
-    Recorder.existing_policy = {"_id": "tracking-service-retention", "_seq_no": 12, "_primary_term": 3, "policy": {}}
+    Recorder.existing_policy = {"_id": POLICY, "_seq_no": 12, "_primary_term": 3, "policy": {}}
     requests = run_hook(policy_job("opensearch"), backend, TLS="off")
     puts = [path for method, path, _, _ in requests if method == "PUT"]
-    assert puts == ["/_plugins/_ism/policies/tracking-service-retention?if_seq_no=12&if_primary_term=3"]
+    assert puts == [f"/_plugins/_ism/policies/{POLICY}?if_seq_no=12&if_primary_term=3"]
 
 
-def test_hook_authenticates_from_the_secret(backend: ThreadingHTTPServer) -> None:
-    job = policy_job("es", es={"auth": {"existingSecret": "es-creds"}})
+def test_hook_uses_its_own_credentials_not_the_writers(backend: ThreadingHTTPServer) -> None:
+    job = policy_job("es", auth={"existingSecret": "es-admin"}, es={"auth": {"existingSecret": "es-writer"}})
     variables = env(container(job, "put-index-policy"))
-    assert variables["USERNAME"] == {"secretKeyRef": {"name": "es-creds", "key": "username"}}
-    assert variables["PASSWORD"] == {"secretKeyRef": {"name": "es-creds", "key": "password"}}
+    assert variables["USERNAME"] == {"secretKeyRef": {"name": "es-admin", "key": "username"}}
+    assert variables["PASSWORD"] == {"secretKeyRef": {"name": "es-admin", "key": "password"}}
+    assert "es-writer" not in json.dumps(job)
     requests = run_hook(job, backend, USERNAME="elastic", PASSWORD="s3cret: with space")
     expected = "Basic " + base64.b64encode(b"elastic:s3cret: with space").decode()
     assert all(headers.get("Authorization") == expected for _, _, headers, _ in requests)
 
 
-def test_hook_gives_up_when_the_backend_never_answers() -> None:
+def test_hook_sends_an_api_key(backend: ThreadingHTTPServer) -> None:
+    job = policy_job("es", auth={"existingSecret": "es-admin", "apiKeyKey": "api_key"})
+    assert env(container(job, "put-index-policy"))["API_KEY"] == {
+        "secretKeyRef": {"name": "es-admin", "key": "api_key"}
+    }
+    requests = run_hook(job, backend, API_KEY="a2V5OnNlY3JldA==")
+    assert all(headers.get("Authorization") == "ApiKey a2V5OnNlY3JldA==" for _, _, headers, _ in requests)
+
+
+def test_hook_trusts_the_backends_ca() -> None:
+    tls = {
+        "enabled": True,
+        "ca": {"existingSecret": "corp-ca", "key": "ca.pem"},
+        "clientCert": {"existingSecret": "cl"},
+    }
+    job = policy_job("es", es={"tls": tls})
+    c = container(job, "put-index-policy")
+    variables = env(c)
+    assert variables["TLS"] == "on"
+    assert variables["CA_FILE"] == "/tls/es/ca/ca.pem"
+    assert (variables["CERT_FILE"], variables["KEY_FILE"]) == ("/tls/es/client/tls.crt", "/tls/es/client/tls.key")
+    mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+    volumes = {v["name"]: v["secret"]["secretName"] for v in pod_spec(job)["volumes"]}
+    assert volumes[mounts["/tls/es/ca"]] == "corp-ca" and volumes[mounts["/tls/es/client"]] == "cl"
+    assert '--cacert "$CA_FILE"' in c["args"][0]
+
+
+def test_hook_gives_up_without_failing_the_release() -> None:
     done = run_policy_script(policy_job("es"), 9, WAIT_SECONDS="0")
-    assert done.returncode == 1
-    assert "not reachable after 0s; policy not applied" in done.stderr
+    assert done.returncode == 0
+    assert "not reachable after 0s; policy " in done.stderr and "the release is unaffected" in done.stderr
+    strict = run_policy_script(policy_job("es"), 9, WAIT_SECONDS="0", STRICT="1")  # for a manual run
+    assert strict.returncode == 1
+
+
+def test_hook_reports_a_refused_request_without_failing(backend: ThreadingHTTPServer) -> None:
+    Recorder.fail_puts = True
+    try:
+        done = run_policy_script(policy_job("es"), backend.server_address[1])
+    finally:
+        Recorder.fail_puts = False
+    assert done.returncode == 0
+    assert f"PUT _ilm/policy/{POLICY} failed" in done.stderr

@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import socketserver
+import ssl
 import subprocess
 import threading
 import time
@@ -245,8 +246,14 @@ class FakeKubeAPI:
     """Answers GET /api/v1/namespaces/<ns>/pods/<pod> for any pod, like the API server the kubernetes
     filter asks; requests are recorded."""
 
-    def __init__(self, labels: Mapping[str, str], node: str = "node-1") -> None:
+    def __init__(
+        self,
+        labels: Mapping[str, str],
+        node: str = "node-1",
+        pod_labels: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
         self.labels = dict(labels)
+        self.pod_labels = {name: dict(value) for name, value in (pod_labels or {}).items()}  # by pod name
         self.node = node
         self.requests: list[tuple[str, str | None]] = []
         api = self
@@ -280,7 +287,7 @@ class FakeKubeAPI:
                 "name": name,
                 "namespace": namespace,
                 "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{namespace}/{name}")),
-                "labels": self.labels,
+                "labels": self.pod_labels.get(name, self.labels),
                 "creationTimestamp": "2026-01-01T00:00:00Z",
             },
             "spec": {"nodeName": self.node, "containers": [{"name": "app", "image": "fastapi-tracking-logs:test"}]},
@@ -397,7 +404,7 @@ def send_forward(port: int, messages: Sequence[bytes]) -> None:
 class RecordingHTTPServer:
     """Accepts every POST, keeps (path, headers, body), answers like the backend it stands in for."""
 
-    def __init__(self, status: int = 200, body: bytes = b"") -> None:
+    def __init__(self, status: int = 200, body: bytes = b"", tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
         self.lock = threading.Lock()
         recorder = self
@@ -419,6 +426,8 @@ class RecordingHTTPServer:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:  # HTTPS with the given server certificate
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.port = int(self.server.server_address[1])
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -29,7 +29,12 @@ pytestmark = requires_fluent_bit
 
 LONG_PATH = "/demo/" + "x" * 12_000  # its access line (path twice) is longer than kubelet's 16 KiB chunk
 CRASH_LINE = b"Traceback (most recent call last): plain text on stderr, not JSON"
-LABELS = {"app.kubernetes.io/name": "tracking-service", "app.kubernetes.io/instance": "demo"}
+# The opt-in label node.yaml selects pods by (the tracking-service chart sets it in collection.mode=external).
+LABELS = {
+    "app.kubernetes.io/name": "tracking-service",
+    "app.kubernetes.io/instance": "demo",
+    "tracking-logs.io/collect": "true",
+}
 CONTAINER_ID = "c0ffee" + "0" * 58
 
 

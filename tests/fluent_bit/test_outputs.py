@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
+import ssl
+import subprocess
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +64,87 @@ def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def ms(stamp: str) -> int:
     return round(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def make_ca_and_server_cert(directory: Path) -> tuple[Path, Path, Path]:
+    """A private CA and a certificate for 127.0.0.1 it signed (openssl CLI): (ca.crt, server.crt, server.key)."""
+    ca_key, ca_crt = directory / "ca.key", directory / "ca.crt"
+    key, csr, crt = directory / "server.key", directory / "server.csr", directory / "server.crt"
+    ext = directory / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1\n")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca_crt),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+    )
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", "/CN=127.0.0.1")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca_crt),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(crt),
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+    )
+    return ca_crt, crt, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_es_output_trusts_a_private_ca_and_sends_an_api_key(
+    tmp_path: Path, sidecar: tuple[Path, dict[str, str]], app_lines: list[bytes]
+) -> None:
+    """TLS with verification on against a server whose certificate a private CA signed: delivered with
+    FLB_ES_TLS_CA_FILE, refused without it; FLB_ES_API_KEY is sent as `Authorization: ApiKey ...`."""
+    sent = parse_json_lines(b"".join(app_lines))
+    ca, crt, key = make_ca_and_server_cert(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(crt, key)
+    top = stage_config(tmp_path / "etc", top_includes("sidecar", ["es"]))
+    base = {
+        "FLB_ES_HOST": "127.0.0.1",
+        "FLB_ES_TLS": "on",
+        "FLB_ES_TLS_VERIFY": "on",
+        "FLB_ES_API_KEY": "a2V5OnNlY3JldA==",
+    }
+    with RecordingHTTPServer(body=BULK_OK, tls=context) as backend:
+        env = sidecar[1] | base | {"FLB_ES_PORT": str(backend.port)}
+        with FluentBit(top, tmp_path, env) as fluent_bit:  # system CAs only: the handshake fails
+            time.sleep(4)
+            assert backend.snapshot() == []
+            assert "certificate verify failed" in fluent_bit.stderr_tail(20_000).lower()
+        (tmp_path / "state2").mkdir()
+        env |= {"FLB_ES_TLS_CA_FILE": str(ca), "FLB_STATE_DIR": str(tmp_path / "state2")}
+        with FluentBit(top, tmp_path, env) as fluent_bit:
+            requests = poll(
+                lambda: backend.snapshot() or None, timeout=60, what=f"a bulk request\n{fluent_bit.stderr_tail()}"
+            )
+    path, headers, body = requests[0]
+    assert path == "/_bulk"
+    assert headers["Authorization"] == "ApiKey a2V5OnNlY3JldA=="
+    assert len(body.decode().splitlines()) >= 2 and len(sent) > 0
 
 
 @pytest.mark.parametrize("output", ["es", "opensearch"])

@@ -3,22 +3,31 @@
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/*
+A name cut to a length limit without losing uniqueness: kept whole when it fits, otherwise its first
+characters plus a hash of the whole (two long release names sharing a prefix still get two names).
+Args: name, max.
+*/}}
+{{- define "tracking-service.shorten" -}}
+{{- if le (len .name) (int .max) }}
+{{- .name }}
+{{- else }}
+{{- printf "%s-%s" (.name | trunc (int (sub .max 9)) | trimSuffix "-") (sha256sum .name | trunc 8) }}
+{{- end }}
+{{- end }}
+
 {{- define "tracking-service.fullname" -}}
-{{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
-{{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
-{{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
-{{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- $full := .Values.fullnameOverride }}
+{{- if not $full }}
+{{- $full = ternary .Release.Name (printf "%s-%s" .Release.Name $name) (contains $name .Release.Name) }}
 {{- end }}
-{{- end }}
+{{- include "tracking-service.shorten" (dict "name" $full "max" 63) }}
 {{- end }}
 
 {{/* Names of the Fluent Bit objects: <fullname> shortened so the suffix always fits. */}}
 {{- define "tracking-service.fluentBitName" -}}
-{{- printf "%s-fluent-bit" (include "tracking-service.fullname" . | trunc 52 | trimSuffix "-") }}
+{{- include "tracking-service.shorten" (dict "name" (printf "%s-fluent-bit" (include "tracking-service.fullname" .)) "max" 63) }}
 {{- end }}
 
 {{- define "tracking-service.chart" -}}
@@ -55,20 +64,11 @@ app.kubernetes.io/component: fluent-bit
 {{- end }}
 {{- end }}
 
-{{- define "tracking-service.fluentBitServiceAccountName" -}}
-{{- $sa := .Values.fluentBit.daemonset.serviceAccount }}
-{{- if $sa.create }}
-{{- default (include "tracking-service.fluentBitName" .) $sa.name }}
-{{- else }}
-{{- default "default" $sa.name }}
-{{- end }}
-{{- end }}
-
 {{- define "tracking-service.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
-{{/* The app container's name; the DaemonSet's release-scoped tail path matches it. */}}
+{{/* The app container's name. */}}
 {{- define "tracking-service.containerName" -}}app{{- end }}
 
 {{/*
@@ -92,7 +92,7 @@ seccompProfile:
 {{/* Is an output selected? Usage: include "tracking-service.hasOutput" (list . "es") */}}
 {{- define "tracking-service.hasOutput" -}}
 {{- $root := index . 0 }}
-{{- if and $root.Values.fluentBit.enabled (has (index . 1) $root.Values.fluentBit.outputs) }}true{{ end }}
+{{- if and (eq $root.Values.collection.mode "sidecar") (has (index . 1) $root.Values.fluentBit.outputs) }}true{{ end }}
 {{- end }}
 
 {{/* The file output needs its claim; its name. */}}
@@ -107,8 +107,11 @@ seccompProfile:
 {{- if le (int $app.terminationGracePeriodSeconds) (int $needed) }}
 {{- fail (printf "app.terminationGracePeriodSeconds (%v) must be greater than app.preStopSleepSeconds + app.gracefulTimeoutSeconds (%v), or the app is killed before its log queue drains" $app.terminationGracePeriodSeconds $needed) }}
 {{- end }}
-{{- if and (eq .Values.logging.mode "file") (not .Values.fluentBit.enabled) }}
-{{- fail "logging.mode=file needs fluentBit.enabled=true (the Fluent Bit sidecar ships the files); use logging.mode=stdout with an existing collector" }}
+{{- if and (include "tracking-service.hasOutput" (list . "file")) (not .Values.fluentBit.file.persistence.existingClaim) (not (has "ReadWriteMany" .Values.fluentBit.file.persistence.accessModes)) }}
+{{- fail "fluentBit.file.persistence.accessModes must include ReadWriteMany: every replica's sidecar, a rolling update's new pods and the retention CronJob mount the claim at once, from any node (ReadWriteOnce deadlocks on a multi-node cluster)" }}
+{{- end }}
+{{- if and (eq .Values.collection.mode "sidecar") (has "es" .Values.fluentBit.outputs) .Values.fluentBit.es.auth.apiKeyKey (not .Values.fluentBit.es.auth.existingSecret) }}
+{{- fail "fluentBit.es.auth.apiKeyKey needs fluentBit.es.auth.existingSecret (the Secret holding the API key)" }}
 {{- end }}
 {{- if and .Values.podDisruptionBudget.enabled (not (kindIs "invalid" .Values.podDisruptionBudget.maxUnavailable)) (not (kindIs "invalid" .Values.podDisruptionBudget.minAvailable)) }}
 {{- fail "podDisruptionBudget: set only one of minAvailable and maxUnavailable (set the other to null)" }}
@@ -124,4 +127,30 @@ initialDelaySeconds: {{ .initialDelaySeconds }}
 periodSeconds: {{ .periodSeconds }}
 timeoutSeconds: {{ .timeoutSeconds }}
 failureThreshold: {{ .failureThreshold }}
+{{- end }}
+
+{{/* The daily index prefix of an es/opensearch output: its indexPrefix, or the fullname (one per release). Args: root, cfg. */}}
+{{- define "tracking-service.indexPrefix" -}}
+{{- default (include "tracking-service.fullname" .root) .cfg.indexPrefix }}
+{{- end }}
+
+{{/* The app container's command: app.command, or `python -m service serve` for app.module. */}}
+{{- define "tracking-service.command" -}}
+{{- $app := .Values.app }}
+{{- if $app.command }}
+{{- toJson (concat $app.command $app.args) }}
+{{- else }}
+{{- toJson (concat (list "python" "-m" "service" "serve" (printf "--app=%s" $app.module) "--host=0.0.0.0" (printf "--port=%v" $app.port) (printf "--graceful-timeout=%v" $app.gracefulTimeoutSeconds)) $app.args) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The index-policy Job of a backend: an ordinary Job, not a hook, so Helm never waits for it and its outcome
+cannot fail a release. Its spec is immutable, so its name carries a hash of what it applies: a changed
+policy is a new Job (Helm removes the old one), an unchanged one is left alone. Args: root, backend.
+*/}}
+{{- define "tracking-service.indexPolicyJobName" -}}
+{{- $cfg := index .root.Values.fluentBit .backend }}
+{{- $spec := list $cfg (include "tracking-service.indexPrefix" (dict "root" .root "cfg" $cfg)) .root.Values.retention.days .root.Values.retention.indexPolicy .root.Values.imagePullSecrets | toJson }}
+{{- include "tracking-service.shorten" (dict "name" (printf "%s-%s-retention-%s" (include "tracking-service.fullname" .root) .backend (sha256sum $spec | trunc 6)) "max" 63) }}
 {{- end }}
