@@ -164,7 +164,7 @@ class TestHostileIds:
 class TestResponses:
     def test_unhandled_exception_gives_500_with_header_and_one_traceback(self, out: io.BytesIO) -> None:
         """add_middleware puts us inside Starlette's error middleware; the 500 still carries the ID."""
-        response = TestClient(build()).get("/boom")
+        response = TestClient(build(), raise_server_exceptions=False).get("/boom")
         assert response.status_code == 500
         tid = response.headers["x-tracking-id"]
         got = [r for r in records(out) if "exc_info" in r]
@@ -178,7 +178,7 @@ class TestResponses:
         async def custom(request: Request, exc: Exception) -> PlainTextResponse:
             return PlainTextResponse("custom oops", status_code=503)
 
-        response = TestClient(app).get("/boom")
+        response = TestClient(app, raise_server_exceptions=False).get("/boom")
         assert (response.status_code, response.text) == (503, "custom oops")
         assert "x-tracking-id" in response.headers
 
@@ -189,7 +189,7 @@ class TestResponses:
         async def boom() -> None:
             raise RuntimeError("outer")
 
-        response = TestClient(TrackingIDMiddleware(inner)).get("/boom")
+        response = TestClient(TrackingIDMiddleware(inner), raise_server_exceptions=False).get("/boom")
         assert response.status_code == 500 and "x-tracking-id" in response.headers
         assert sum("exc_info" in r for r in records(out)) == 1
 
@@ -232,9 +232,8 @@ class TestAccessLine:
         TestClient(build()).get("/healthz")
         assert not [r for r in records(out) if r["name"] == "service.access"]
 
-    def test_health_paths_logged_when_configured(self, out: io.BytesIO, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setenv("LOG_ACCESS_HEALTH", "true")
-        TestClient(build()).get("/healthz")
+    def test_health_paths_logged_when_configured(self, out: io.BytesIO) -> None:
+        TestClient(build(skip_paths=())).get("/healthz")
         assert [r["path"] for r in records(out) if r["name"] == "service.access"] == ["/healthz"]
 
     def test_access_line_can_be_turned_off(self, out: io.BytesIO) -> None:
@@ -242,7 +241,7 @@ class TestAccessLine:
         assert not [r for r in records(out) if r["name"] == "service.access"]
 
     def test_500_access_line(self, out: io.BytesIO) -> None:
-        TestClient(build()).get("/boom")
+        TestClient(build(), raise_server_exceptions=False).get("/boom")
         assert [r["status"] for r in records(out) if r["name"] == "service.access"] == [500]
 
 
