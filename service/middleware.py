@@ -212,10 +212,7 @@ class TrackingIDMiddleware:
                 break
         else:  # the common case: no inbound ID, no traceparent
             trace = self._trace(None) if self.trace_context else None
-            if trace is not None and self.trace_id_as_tracking_id:
-                generated = trace[0]
-            else:
-                generated = self.generator()
+            generated = trace[0] if trace is not None and self.trace_id_as_tracking_id else self.generator()
             if self.expose_request_id:
                 scope["headers"] = [*headers, (_REQUEST_ID, generated.encode("latin-1"))]
             return generated, trace
@@ -226,15 +223,15 @@ class TrackingIDMiddleware:
         names = self.header_names
         values: dict[bytes, list[str]] = {}
         kept: list[tuple[bytes, bytes]] = []
-        for key, value in headers:
+        for key, raw in headers:
             if key in watched:
-                values.setdefault(key, []).append(value.decode("latin-1"))
+                values.setdefault(key, []).append(raw.decode("latin-1"))
                 if key == _TRACEPARENT:
-                    kept.append((key, value))  # read, never rewritten
+                    kept.append((key, raw))  # read, never rewritten
                 continue
             if key == _REQUEST_ID and self.expose_request_id:
                 continue  # replaced below by the chosen ID
-            kept.append((key, value))
+            kept.append((key, raw))
         trace = None
         if self.trace_context:
             parents = values.get(_TRACEPARENT, ())
@@ -242,19 +239,19 @@ class TrackingIDMiddleware:
         tracking_id: str | None = None
         rejected: list[tuple[bytes, str]] = []
         for name in names:  # in priority order; among duplicates of one header the first valid one wins
-            for value in values.get(name, ()):
-                if self.validator(value):
-                    tracking_id = value
+            for candidate in values.get(name, ()):
+                if self.validator(candidate):
+                    tracking_id = candidate
                     break
-                rejected.append((name, value))
+                rejected.append((name, candidate))
             if tracking_id is not None:
                 break
         if tracking_id is None:
             tracking_id = trace[0] if trace is not None and self.trace_id_as_tracking_id else self.generator()
-        for name, value in rejected:
+        for name, bad in rejected:
             _log.warning(
                 "rejected inbound %s header (%s), preview %s; using tracking id %s",
-                name.decode(), _reason(value), _preview(value), tracking_id,
+                name.decode(), _reason(bad), _preview(bad), tracking_id,
                 extra={"tracking_id": tracking_id},
             )  # fmt: skip
         encoded = tracking_id.encode("latin-1")

@@ -11,7 +11,15 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["ENV_PREFIX", "LEVELS", "LogSettings", "SettingsError", "load_settings", "normalise_level", "unknown_variables"]
+__all__ = [
+    "ENV_PREFIX",
+    "LEVELS",
+    "LogSettings",
+    "SettingsError",
+    "load_settings",
+    "normalise_level",
+    "unknown_variables",
+]
 
 ENV_PREFIX = "LOG_"
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
