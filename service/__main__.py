@@ -93,6 +93,8 @@ def _warn(message: str) -> None:
 def serve(argv: Sequence[str]) -> int:
     args = _serve_parser().parse_args(argv)
     environ = os.environ
+    for warning in unknown_variables(environ):
+        _warn(warning)
     try:
         host = args.host if args.host is not None else _env_host(environ, "127.0.0.1")
         port = args.port if args.port is not None else _env_int(environ, "PORT", 8000, 0, 65535)
@@ -103,8 +105,6 @@ def serve(argv: Sequence[str]) -> int:
         return _fatal(f"invalid --workers {workers}: must be at least 1")
     if args.log_level:
         os.environ["LOG_LEVEL"] = args.log_level  # workers are spawned: they read it from the environment
-    for warning in unknown_variables(environ):
-        _warn(warning)
     try:
         settings = load_settings()
         if settings.mode != "stdout":  # an unusable LOG_DIR stops startup here, not in every worker

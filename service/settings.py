@@ -75,7 +75,10 @@ class LogSettings(BaseSettings):
     @field_validator("level", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
-        return normalise_level(value) if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return value
+        level = normalise_level(value)
+        return level if level in LEVELS else value  # an error names the value as it was given
 
     @field_validator("dir", mode="before")
     @classmethod
