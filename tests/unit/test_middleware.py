@@ -361,9 +361,11 @@ class TestAccessMessage:
         async def send(message: dict[str, Any]) -> None:
             pass
 
-        scope: dict[str, Any] = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "query_string": b"",
-                 "headers": [], "http_version": "1.1", "scheme": "http", "server": ("t", 80), "client": client,
-                 "root_path": ""}  # fmt: skip
+        scope: dict[str, Any] = {
+            "type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "query_string": b"",
+            "headers": [], "http_version": "1.1", "scheme": "http", "server": ("t", 80), "client": client,
+            "root_path": "",
+        }  # fmt: skip
         import asyncio
 
         asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
