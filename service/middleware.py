@@ -168,10 +168,11 @@ class TrackingIDMiddleware:
             nonlocal status, log_access
             kind = message["type"]
             if kind == "http.response.start" or kind == "websocket.accept":
+                # ASGI header names are lowercase; an ID header the app set is replaced, not duplicated.
                 name = header[0]
-                headers = [h for h in message.get("headers", ()) if h[0].lower() != name]
+                headers = [h for h in message.get("headers", ()) if h[0] != name]
                 headers.append(header)
-                message = {**message, "headers": headers}
+                message = {**message, "headers": headers}  # a copy: the app may reuse its message
                 status = message.get("status", 101)
             elif kind == "http.response.body" and not message.get("more_body", False):
                 await send(message)

@@ -6,9 +6,9 @@ Spec: https://www.w3.org/TR/trace-context/ (``traceparent`` header, processing m
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterable
+from random import getrandbits
 
 from service.context import TraceContext, trace_context_var
 
@@ -70,20 +70,16 @@ def parse_traceparent_headers(values: Iterable[str]) -> TraceContext | None:
     return parse_traceparent(found[0]) if len(found) == 1 else None
 
 
+# Trace and span IDs need uniqueness, not secrecy: ``random.getrandbits``, as OpenTelemetry's SDK makes
+# them (CPython reseeds ``random`` in a forked child), and no system call per request.
 def new_trace_id() -> str:
     """32 lowercase hex characters, random, never all zero."""
-    while True:
-        value = os.urandom(16).hex()
-        if value != _ZERO_TRACE:
-            return value
+    return f"{getrandbits(128) or 1:032x}"
 
 
 def new_span_id() -> str:
     """16 lowercase hex characters, random, never all zero."""
-    while True:
-        value = os.urandom(8).hex()
-        if value != _ZERO_SPAN:
-            return value
+    return f"{getrandbits(64) or 1:016x}"
 
 
 def format_traceparent(context: TraceContext | None = None) -> str | None:
@@ -102,10 +98,16 @@ def otel_trace_context() -> TraceContext | None:
     Costs one dict lookup when OpenTelemetry was never imported (then no span can be active either):
     the package is neither required nor imported here.
     """
-    otel = sys.modules.get("opentelemetry.trace")
+    otel = sys.modules.get("opentelemetry.context")
     if otel is None:
         return None
-    context = otel.get_current_span().get_span_context()
+    current = otel.get_current()
+    if not current:  # the empty context: no span (FastAPI imports OpenTelemetry even when unused)
+        return None
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None:
+        return None
+    context = trace.get_current_span(current).get_span_context()
     if not context.is_valid:
         return None
     return f"{context.trace_id:032x}", f"{context.span_id:016x}", f"{int(context.trace_flags) & 0xFF:02x}"
