@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.context import TraceContext, new_tracking_id, trace_context_var, tracking_id_var
+from service.context import TraceContext, trace_context_var, tracking_id_var
+from service.ids import buffered_tracking_id
 from service.logs.pipeline import drain_logging, resume_logging
 from service.trace import new_span_id, new_trace_id, otel_trace_context, parse_traceparent
 
@@ -95,7 +96,7 @@ class TrackingIDMiddleware:
         header_names: Iterable[str] = DEFAULT_ID_HEADERS,
         response_header: str = "X-Tracking-ID",
         validator: Callable[[str], bool] = is_valid_tracking_id,
-        generator: Callable[[], str] = new_tracking_id,
+        generator: Callable[[], str] = buffered_tracking_id,
         access_log: bool = True,
         skip_paths: Iterable[str] = DEFAULT_SKIP_PATHS,
         expose_request_id: bool | None = None,

@@ -71,15 +71,16 @@ def parse_traceparent_headers(values: Iterable[str]) -> TraceContext | None:
 
 
 # Trace and span IDs need uniqueness, not secrecy: ``random.getrandbits``, as OpenTelemetry's SDK makes
-# them (CPython reseeds ``random`` in a forked child), and no system call per request.
+# them (CPython reseeds ``random`` in a forked child), and no system call per request. ``to_bytes().hex()``
+# is several times cheaper than formatting the int with ``:032x``.
 def new_trace_id() -> str:
     """32 lowercase hex characters, random, never all zero."""
-    return f"{getrandbits(128) or 1:032x}"
+    return (getrandbits(128) or 1).to_bytes(16, "big").hex()
 
 
 def new_span_id() -> str:
     """16 lowercase hex characters, random, never all zero."""
-    return f"{getrandbits(64) or 1:016x}"
+    return (getrandbits(64) or 1).to_bytes(8, "big").hex()
 
 
 def format_traceparent(context: TraceContext | None = None) -> str | None:
