@@ -196,7 +196,8 @@ def test_sentry_records_one_event() -> None:
 
 def test_server_filter_drops_only_records_of_exceptions_already_logged() -> None:
     """The filter on uvicorn.error is a good neighbour: any other record passes."""
-    failing_app()  # installs the filter
+    TrackingIDMiddleware(failing_app())  # installs the filter
+    TrackingIDMiddleware(failing_app())  # ... once
     logger = logging.getLogger("uvicorn.error")
     logged, fresh = RuntimeError("logged"), RuntimeError("fresh")
     logged._tracking_logged = True  # type: ignore[attr-defined]
@@ -205,5 +206,5 @@ def test_server_filter_drops_only_records_of_exceptions_already_logged() -> None
         info = (type(exc), exc, None) if exc is not None else None
         return logger.makeRecord(logger.name, logging.ERROR, "f", 1, "Exception in ASGI application", (), info)
 
-    assert [logger.filter(record(e)) for e in (logged, fresh, None)] == [False, True, True]
+    assert [bool(logger.filter(record(e))) for e in (logged, fresh, None)] == [False, True, True]
     assert sum(type(f).__name__ == "_AlreadyLogged" for f in logger.filters) == 1, "installed once"
