@@ -171,9 +171,12 @@ class TrackingIDMiddleware:
             if kind == "http.response.start" or kind == "websocket.accept":
                 # ASGI header names are lowercase; an ID header the app set is replaced, not duplicated.
                 name = header[0]
-                headers = [h for h in message.get("headers", ()) if h[0] != name]
-                headers.append(header)
-                message = {**message, "headers": headers}  # a copy: the app may reuse its message
+                headers = message.get("headers", ())
+                for h in headers:  # a plain loop: no comprehension frame in the common case (no match)
+                    if h[0] == name:
+                        headers = [h for h in headers if h[0] != name]
+                        break
+                message = {**message, "headers": [*headers, header]}  # a copy: the app may reuse its message
                 status = message.get("status", 101)
             elif kind == "http.response.body" and not message.get("more_body", False):
                 await send(message)
@@ -213,7 +216,11 @@ class TrackingIDMiddleware:
             if key in watched:
                 break
         else:  # the common case: no inbound ID, no traceparent
-            trace = self._trace(None) if self.trace_context else None
+            trace = None
+            if self.trace_context:
+                trace = otel_trace_context()
+                if trace is None and self.new_trace:
+                    trace = new_trace_id(), new_span_id(), "00"
             generated = trace[0] if trace is not None and self.trace_id_as_tracking_id else self.generator()
             if self.expose_request_id:
                 scope["headers"] = [*headers, (_REQUEST_ID, generated.encode("latin-1"))]
