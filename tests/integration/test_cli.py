@@ -56,3 +56,12 @@ def test_help_mentions_both_commands() -> None:
     text = result.stdout.decode()
     assert "python -m service [serve]" in text and "python -m service logs ID" in text
     assert run({}, "help").stdout == result.stdout
+
+
+def test_log_level_option_takes_any_case_and_warn() -> None:
+    """--log-level warn parses (the run then stops at the bad PORT, after the options were accepted)."""
+    accepted = run({"PORT": "x"}, "--log-level", "warn")
+    (line,) = parse_json_lines(accepted.stderr, "stderr")
+    assert accepted.returncode == 2 and "PORT" in line["message"]
+    rejected = run({}, "--log-level", "loud")
+    assert rejected.returncode == 2 and b"allowed: CRITICAL, ERROR, WARNING, INFO, DEBUG" in rejected.stderr
