@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.context import TraceContext, trace_context_var, tracking_id_var
 from service.ids import buffered_tracking_id
 from service.logs.pipeline import drain_logging, resume_logging
-from service.trace import new_span_id, new_trace, otel_trace_context, parse_traceparent
+from service.trace import new_span_id, new_trace_id, otel_trace_context, parse_traceparent
 
 if TYPE_CHECKING:
     from service.settings import LogSettings
@@ -220,7 +220,7 @@ class TrackingIDMiddleware:
             if self.trace_context:
                 trace = otel_trace_context()
                 if trace is None and self.new_trace:
-                    trace = new_trace()
+                    trace = new_trace_id(), new_span_id(), "00"
             generated = trace[0] if trace is not None and self.trace_id_as_tracking_id else self.generator()
             if self.expose_request_id:
                 scope["headers"] = [*headers, (_REQUEST_ID, generated.encode("latin-1"))]
@@ -280,7 +280,7 @@ class TrackingIDMiddleware:
         if inbound is not None:
             return inbound[0], new_span_id(), inbound[2]
         if self.new_trace:
-            return new_trace()  # flags "00": nothing was recorded out of band
+            return new_trace_id(), new_span_id(), "00"  # "00": nothing was recorded out of band
         return None
 
     # -- errors and the access line -------------------------------------------------------------

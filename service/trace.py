@@ -15,7 +15,6 @@ from service.context import TraceContext, trace_context_var
 __all__ = [
     "format_traceparent",
     "new_span_id",
-    "new_trace",
     "new_trace_id",
     "otel_trace_context",
     "parse_traceparent",
@@ -82,12 +81,6 @@ def new_trace_id() -> str:
 def new_span_id() -> str:
     """16 lowercase hex characters, random, never all zero."""
     return (getrandbits(64) or 1).to_bytes(8, "big").hex()
-
-
-def new_trace() -> TraceContext:
-    """A fresh trace context (new trace and span IDs, flags ``00``) from one ``getrandbits`` call."""
-    h = getrandbits(192).to_bytes(24, "big").hex()
-    return h[:32] if h[:32] != _ZERO_TRACE else new_trace_id(), h[32:] if h[32:] != _ZERO_SPAN else new_span_id(), "00"
 
 
 def format_traceparent(context: TraceContext | None = None) -> str | None:

@@ -16,7 +16,6 @@ from starlette.testclient import TestClient
 from service import TrackingIDMiddleware, aforward_tracking_id, format_traceparent, parse_traceparent
 from service.context import trace_context_var
 from service.logs.pipeline import setup_logging, shutdown_logging
-from service.trace import new_trace
 
 TRACE = "12345678901234567890123456789012"
 PARENT = "1234567890123456"
@@ -153,11 +152,3 @@ def test_httpx_hook_forwards_traceparent_with_our_span_as_parent(out: io.BytesIO
     span_id = body["trace"][1]
     assert body["sent"]["traceparent"] == f"00-{TRACE}-{span_id}-01"
     assert body["sent"]["x-tracking-id"] == response.headers["x-tracking-id"]
-
-
-def test_new_traces_are_well_formed_and_distinct() -> None:
-    made = [new_trace() for _ in range(2000)]
-    assert len({t[0] for t in made}) == len({t[1] for t in made}) == 2000
-    for trace_id, span_id, flags in made:
-        assert re.fullmatch("[0-9a-f]{32}", trace_id) and re.fullmatch("[0-9a-f]{16}", span_id) and flags == "00"
-        assert parse_traceparent(f"00-{trace_id}-{span_id}-{flags}") == (trace_id, span_id, flags)
