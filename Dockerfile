@@ -2,7 +2,20 @@
 # The service image: python -m service under uvicorn, JSON lines on stdout, non-root, no shell needed.
 #   docker build -t fastapi-tracking-logs .
 #   docker run --rm -p 8000:8000 fastapi-tracking-logs
-ARG PYTHON_IMAGE=python:3.11.14-slim-trixie
+# It runs the demo app; LOG_DEMO_ROUTES=false leaves only its probes. Your own image builds on this one:
+#
+#   FROM fastapi-tracking-logs AS base
+#   FROM python:3.13.9-slim-trixie AS build
+#   COPY --from=base /opt/venv /opt/venv
+#   COPY . /src
+#   RUN /opt/venv/bin/pip install --no-cache-dir /src        # your package and its dependencies
+#   FROM base
+#   COPY --from=build /opt/venv /opt/venv
+#   CMD ["python", "-m", "service", "--app", "mypkg.main:app", "--host", "0.0.0.0", "--port", "8000"]
+#
+# (your app calls setup_logging() and adds TrackingIDMiddleware; it must answer GET /healthz for the
+# HEALTHCHECK below, or override it). The same Python for both stages: the venv is not portable across them.
+ARG PYTHON_IMAGE=python:3.13.9-slim-trixie
 
 # -- build: install the package and its runtime dependencies (from pyproject.toml) into a venv ----
 FROM ${PYTHON_IMAGE} AS build

@@ -1,6 +1,8 @@
 """The ASGI apps the HTTP parts serve: ``build(variant)`` sets up the variant's logging and middleware.
 
-Part 2 (``mw-*``): ``GET /plain`` returns a tiny JSON body and logs nothing; only the middleware differs.
+Part 2 (``mw-*``): ``GET /pong`` is the lightest endpoint (``PlainTextResponse("pong")``, nothing logged),
+so nothing hides the middleware's own cost; only the middleware differs. ``mw-floor`` is the floor: a
+pure ASGI pass-through that appends one fixed header. ``GET /plain`` returns a tiny JSON body.
 Part 3 and 4 (``stack-*``): ``GET /stack?n=N`` logs one handler line; with the access line that makes
 two JSON lines per request on stdout. ``GET /bench/stats`` returns how many ``/stack`` requests ran.
 """
@@ -12,8 +14,18 @@ import os
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-MIDDLEWARE_VARIANTS = ("mw-bare", "mw-bundle", "mw-original", "mw-asgi-correlation-id", "mw-starlette-context")
+MIDDLEWARE_VARIANTS = (
+    "mw-bare",
+    "mw-floor",
+    "mw-bundle",
+    "mw-bundle-access",
+    "mw-original",
+    "mw-asgi-correlation-id",
+    "mw-starlette-context",
+)
 STACK_VARIANTS = ("stack-bare", "stack-bundle", "stack-original", "stack-structlog", "stack-acid-pjl")
 
 #: Per stack: the response header carrying the ID and the JSON field carrying it on each line.
@@ -27,6 +39,25 @@ STACK_ID = {
 _hits = 0
 
 
+class FixedHeaderMiddleware:
+    """The floor of any response-header middleware: pure ASGI, appends one fixed header, nothing else."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), (b"x-floor", b"1")]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
+
+
 def _app(with_logging: bool) -> FastAPI:
     app = FastAPI()
     log: Any = logging.getLogger("bench.handler")
@@ -34,6 +65,10 @@ def _app(with_logging: bool) -> FastAPI:
     @app.get("/plain")
     async def plain() -> dict[str, bool]:
         return {"ok": True}
+
+    @app.get("/pong")
+    async def pong() -> PlainTextResponse:
+        return PlainTextResponse("pong")
 
     if with_logging and os.environ.get("BENCH_STRUCTLOG") == "1":
         import structlog
@@ -64,14 +99,19 @@ def build(variant: str) -> tuple[Any, bool]:
     if variant in ("mw-bare", "stack-bare"):
         return _app(with_logging=False), False
 
-    if variant in ("mw-bundle", "stack-bundle"):
+    if variant == "mw-floor":
+        app = _app(with_logging=False)
+        app.add_middleware(FixedHeaderMiddleware)
+        return app, False
+
+    if variant in ("mw-bundle", "mw-bundle-access", "stack-bundle"):
         from service import TrackingIDMiddleware, setup_logging
 
         if variant == "mw-bundle":
             os.environ["LOG_ACCESS"] = "false"  # only the middleware is measured
         setup_logging()
         app = _app(with_logging=True)
-        app.add_middleware(TrackingIDMiddleware)
+        app.add_middleware(TrackingIDMiddleware.from_settings)
         return app, False
 
     if variant in ("mw-original", "stack-original"):

@@ -19,15 +19,20 @@ from bench.servers import PipeReader, Server, get_json, start_all
 
 Log = Callable[[str], None]
 
+PART2_PATH = "/pong"  # the lightest endpoint: a JSON body would hide the middleware behind serialisation
 MIDDLEWARE_LABELS = {
-    "mw-bare": "bare FastAPI",
+    "mw-bare": "bare FastAPI, PlainTextResponse",
+    "mw-floor": "floor: pure ASGI pass-through adding one fixed header",
     "mw-bundle": "this project: TrackingIDMiddleware (LOG_ACCESS=false)",
+    "mw-bundle-access": "this project: TrackingIDMiddleware + JSON access line",
     "mw-original": "original design: BaseHTTPMiddleware",
     "mw-asgi-correlation-id": "asgi-correlation-id CorrelationIdMiddleware",
     "mw-starlette-context": "starlette-context RawContextMiddleware + RequestIdPlugin",
 }
 MIDDLEWARE_HEADER = {
+    "mw-floor": "x-floor",
     "mw-bundle": "x-tracking-id",
+    "mw-bundle-access": "x-tracking-id",
     "mw-original": "x-tracking-id",
     "mw-asgi-correlation-id": "x-request-id",
     "mw-starlette-context": "x-request-id",
@@ -91,7 +96,7 @@ def part2(seconds: float, rounds: int, warmup: float, log: Log = print) -> dict[
     start_all(list(servers.values()))
     try:
         problems = {v: _check_middleware(v, s) for v, s in servers.items()}
-        runs = _interleaved(servers, "/plain", seconds, rounds, warmup, log, "part 2")
+        runs = _interleaved(servers, PART2_PATH, seconds, rounds, warmup, log, "part 2")
     finally:
         for server in servers.values():
             server.stop()
@@ -105,13 +110,13 @@ def part2(seconds: float, rounds: int, warmup: float, log: Log = print) -> dict[
             problems[variant].append(f"{summary['errors']} failed requests")
         results[variant] = {"label": MIDDLEWARE_LABELS[variant], **summary, "problems": problems[variant]}
         results[variant]["valid"] = not problems[variant]
-    return {"seconds": seconds, "rounds": rounds, "variants": results}
+    return {"seconds": seconds, "rounds": rounds, "path": PART2_PATH, "variants": results}
 
 
 def _check_middleware(variant: str, server: Server) -> list[str]:
     """Each middleware answers 200 and puts an ID header on the response (bare: none)."""
     header = MIDDLEWARE_HEADER.get(variant)
-    response = httpx.get(server.url("/plain"), timeout=10)
+    response = httpx.get(server.url(PART2_PATH), timeout=10)
     if response.status_code != 200:
         return [f"status {response.status_code}"]
     if header and not response.headers.get(header):

@@ -1,5 +1,6 @@
-"""Pure ASGI middleware: adopt a valid inbound tracking ID or make one, keep it in the ContextVar for
-the whole call, put it on every response (500s included), and log one JSON access line per request."""
+"""Pure ASGI middleware: adopt a valid inbound tracking ID or make one, keep it (and the W3C trace
+context) in ContextVars for the whole call, put it on every response (500s included), log one JSON
+access line per request, and let exceptions propagate after logging them once with the ID."""
 
 from __future__ import annotations
 
@@ -8,24 +9,44 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.context import new_tracking_id, tracking_id_var
+from service.context import TraceContext, trace_context_var, tracking_id_var
+from service.ids import buffered_tracking_id
 from service.logs.pipeline import drain_logging, resume_logging
+from service.trace import new_span_id, new_trace_id, otel_trace_context, parse_traceparent
 
-__all__ = ["TrackingIDMiddleware", "is_valid_tracking_id"]
+if TYPE_CHECKING:
+    from service.settings import LogSettings
+
+__all__ = ["DEFAULT_ID_HEADERS", "TrackingIDMiddleware", "escape_controls", "is_valid_tracking_id"]
 
 access_logger = logging.getLogger("service.access")
 _log = logging.getLogger("service.middleware")
 
+DEFAULT_ID_HEADERS = ("X-Tracking-ID", "X-Request-ID")
+DEFAULT_SKIP_PATHS = ("/healthz", "/readyz")
 _VALID_ID = re.compile(r"[A-Za-z0-9._:+/=-]{8,128}")
 _PREVIEW = 16
+_INFO = logging.INFO
+_TRACEPARENT = b"traceparent"
+_REQUEST_ID = b"x-request-id"
+#: Set on an exception object once it is logged with its tracking ID (see ``_AlreadyLogged``).
+LOGGED_MARK = "_tracking_logged"
+# C0 and C1 control characters and DEL: a forged line break or terminal escape in `jq -r .message`.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def is_valid_tracking_id(value: str) -> bool:
     """Loose check: 8-128 characters of ``A-Z a-z 0-9 . _ : + / = -`` (UUIDs, nginx $request_id, ULIDs)."""
     return _VALID_ID.fullmatch(value) is not None
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with C0/C1 control characters as ``\\xNN``: safe inside a human-read message."""
+    return text if text.isprintable() else _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _reason(value: str) -> str:
@@ -41,38 +62,88 @@ def _preview(value: str) -> str:
     return ascii(value[:_PREVIEW]) + ("..." if len(value) > _PREVIEW else "")
 
 
-class TrackingIDMiddleware:
-    """Tracking IDs for ``http`` and ``websocket`` scopes; lifespan shutdown drains the log queue.
+class _AlreadyLogged(logging.Filter):
+    """On ``uvicorn.error``: drop the server's "Exception in ASGI application" record when its exception
+    was already logged by the middleware with the request's ID (the server logs it again, without one).
+    Every other record passes untouched."""
 
-    Works both ways: ``app.add_middleware(TrackingIDMiddleware)`` (the unhandled-exception 500 is
-    rendered by the app's own error handler through this middleware, so it keeps the header) or
-    wrapping the whole app, ``app = TrackingIDMiddleware(FastAPI())``.
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc_info = record.exc_info
+        return not (exc_info and exc_info[1] is not None and getattr(exc_info[1], LOGGED_MARK, False))
+
+
+def _install_server_filter() -> None:
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _AlreadyLogged) for f in logger.filters):
+        logger.addFilter(_AlreadyLogged())
+
+
+class TrackingIDMiddleware:
+    """Tracking IDs and trace context for ``http`` and ``websocket`` scopes; lifespan shutdown drains the
+    log queue.
+
+    Configured by its arguments only (the defaults below, never the environment):
+    ``app.add_middleware(TrackingIDMiddleware, access_log=False)``. To use the ``LOG_*`` settings,
+    ``app.add_middleware(TrackingIDMiddleware.from_settings)``. Works added with ``add_middleware`` (the
+    unhandled-exception 500 is rendered by the app's own error handler through this middleware, so it
+    keeps the header) or wrapping the whole app, ``app = TrackingIDMiddleware(FastAPI())``.
     """
 
     def __init__(
         self,
         app: ASGIApp,
         *,
-        header_names: Iterable[str] | None = None,
-        response_header: str | None = None,
+        header_names: Iterable[str] = DEFAULT_ID_HEADERS,
+        response_header: str = "X-Tracking-ID",
         validator: Callable[[str], bool] = is_valid_tracking_id,
-        generator: Callable[[], str] = new_tracking_id,
-        access_log: bool | None = None,
-        skip_paths: Iterable[str] | None = None,
+        generator: Callable[[], str] = buffered_tracking_id,
+        access_log: bool = True,
+        skip_paths: Iterable[str] = DEFAULT_SKIP_PATHS,
+        expose_request_id: bool | None = None,
+        trace_context: bool = True,
+        new_trace: bool = True,
+        trace_id_as_tracking_id: bool = False,
     ) -> None:
-        from service.settings import load_settings  # settings are read once, at construction
-
-        settings = load_settings()
         self.app = app
-        names = list(header_names) if header_names is not None else settings.id_headers
-        self.header_names = [n.lower().encode("latin-1") for n in names]
-        self._watched = frozenset([*self.header_names, b"x-request-id"])
-        self.response_header = (response_header or settings.response_header).lower().encode("latin-1")
+        self.header_names = [n.lower().encode("latin-1") for n in header_names]
+        # The app sees the chosen ID as x-request-id: by default only when X-Request-ID is an ID header.
+        if expose_request_id is None:
+            expose_request_id = _REQUEST_ID in self.header_names
+        self.expose_request_id = expose_request_id
+        self._watched = frozenset([*self.header_names, _TRACEPARENT] if trace_context else self.header_names)
+        self.response_header = response_header.lower().encode("latin-1")
         self.validator = validator
         self.generator = generator
-        self.access_log = settings.access if access_log is None else access_log
-        skip = settings.health_paths if skip_paths is None and not settings.access_health else skip_paths
-        self.skip_paths = frozenset(skip or ())
+        self.access_log = access_log
+        self.skip_paths = frozenset(skip_paths)
+        self.trace_context = trace_context
+        self.new_trace = new_trace
+        self.trace_id_as_tracking_id = trace_id_as_tracking_id
+        _install_server_filter()
+
+    @classmethod
+    def from_settings(
+        cls, app: ASGIApp, /, settings: LogSettings | None = None, **overrides: Any
+    ) -> TrackingIDMiddleware:
+        """The middleware configured by ``LOG_*``: ``settings``, else those ``setup_logging()`` read, else
+        the environment, read now (once). Keyword arguments override single options."""
+        if settings is None:
+            from service.logs.pipeline import current_pipeline
+            from service.settings import load_settings
+
+            pipeline = current_pipeline()
+            settings = pipeline.settings if pipeline is not None else load_settings()
+        options: dict[str, Any] = {
+            "header_names": settings.id_headers,
+            "response_header": settings.response_header,
+            "access_log": settings.access,
+            "skip_paths": () if settings.access_health else settings.health_paths,
+            "expose_request_id": settings.expose_request_id,
+            "trace_context": settings.trace_context,
+            "new_trace": settings.new_trace,
+            "trace_id_as_tracking_id": settings.trace_id_as_tracking_id,
+        }
+        return cls(app, **{**options, **overrides})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -83,20 +154,29 @@ class TrackingIDMiddleware:
             await self.app(scope, receive, send)
             return
         # The request path is inline here (not a helper coroutine): one frame less per request.
-        tracking_id = self._resolve(scope)
+        tracking_id, trace = self._resolve(scope)
         token = tracking_id_var.set(tracking_id)
+        trace_token = trace_context_var.set(trace) if trace is not None else None
         header = (self.response_header, tracking_id.encode("latin-1"))
         status: int | None = None
-        log_access = self.access_log and scope.get("path") not in self.skip_paths
+        # Below INFO on service.access the access line costs nothing: no clock read, no record.
+        log_access = (
+            self.access_log and scope.get("path") not in self.skip_paths and _access_enabled()
+        )  # fmt: skip
         start = time.perf_counter() if log_access else 0.0
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, log_access
             kind = message["type"]
             if kind == "http.response.start" or kind == "websocket.accept":
-                headers = [h for h in message.get("headers", ()) if h[0].lower() != header[0]]
-                headers.append(header)
-                message = {**message, "headers": headers}
+                # ASGI header names are lowercase; an ID header the app set is replaced, not duplicated.
+                name = header[0]
+                headers = message.get("headers", ())
+                for h in headers:  # a plain loop: no comprehension frame in the common case (no match)
+                    if h[0] == name:
+                        headers = [h for h in headers if h[0] != name]
+                        break
+                message = {**message, "headers": [*headers, header]}  # a copy: the app may reuse its message
                 status = message.get("status", 101)
             elif kind == "http.response.body" and not message.get("more_body", False):
                 await send(message)
@@ -112,73 +192,111 @@ class TrackingIDMiddleware:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
             if status is None:
-                status = 500 if scope["type"] == "http" else 1011
+                status = 500 if kind == "http" else 1011
                 await self._on_error(scope, receive, send_with_id, exc, started=False)
             else:
                 await self._on_error(scope, receive, send_with_id, exc, started=True)
+            raise  # as Starlette's ServerErrorMiddleware: outer middleware, tracers and test clients see it
         finally:
             try:
                 if log_access:
                     log_access = False
                     self._log_access(scope, status, start)
             finally:
+                if trace_token is not None:
+                    trace_context_var.reset(trace_token)
                 tracking_id_var.reset(token)
 
-    # -- the ID ------------------------------------------------------------------------------
-    def _resolve(self, scope: Scope) -> str:
-        """Pick the ID and rewrite the request headers: drop invalid ID headers, expose ``x-request-id``."""
+    # -- the ID and the trace context ---------------------------------------------------------
+    def _resolve(self, scope: Scope) -> tuple[str, TraceContext | None]:
+        """Pick the ID and the trace context; rewrite only the configured ID headers (see the README)."""
         headers = scope["headers"]
         watched = self._watched
         for key, _ in headers:
             if key in watched:
                 break
-        else:  # the common case: no inbound ID at all
-            generated = self.generator()
-            scope["headers"] = [*headers, (b"x-request-id", generated.encode("latin-1"))]
-            return generated
-        found: dict[bytes, bytes] = {}
+        else:  # the common case: no inbound ID, no traceparent
+            trace = None
+            if self.trace_context:
+                trace = otel_trace_context()
+                if trace is None and self.new_trace:
+                    trace = new_trace_id(), new_span_id(), "00"
+            generated = trace[0] if trace is not None and self.trace_id_as_tracking_id else self.generator()
+            if self.expose_request_id:
+                scope["headers"] = [*headers, (_REQUEST_ID, generated.encode("latin-1"))]
+            return generated, trace
+        return self._resolve_slow(scope, headers)
+
+    def _resolve_slow(self, scope: Scope, headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, TraceContext | None]:
+        watched = self._watched
         names = self.header_names
+        values: dict[bytes, list[str]] = {}
         kept: list[tuple[bytes, bytes]] = []
-        for key, value in headers:
+        for key, raw in headers:
             if key in watched:
-                if key not in found:
-                    found[key] = value
+                values.setdefault(key, []).append(raw.decode("latin-1"))
+                if key == _TRACEPARENT:
+                    kept.append((key, raw))  # read, never rewritten
                 continue
-            kept.append((key, value))
+            if key == _REQUEST_ID and self.expose_request_id:
+                continue  # replaced below by the chosen ID
+            kept.append((key, raw))
+        trace = None
+        if self.trace_context:
+            parents = values.get(_TRACEPARENT, ())
+            trace = self._trace(parse_traceparent(parents[0]) if len(parents) == 1 else None)
         tracking_id: str | None = None
         rejected: list[tuple[bytes, str]] = []
-        for name in names:
-            raw = found.get(name)
-            if raw is None:
-                continue
-            value = raw.decode("latin-1")
-            if self.validator(value):
-                tracking_id = value
+        for name in names:  # in priority order; among duplicates of one header the first valid one wins
+            for candidate in values.get(name, ()):
+                if self.validator(candidate):
+                    tracking_id = candidate
+                    break
+                rejected.append((name, candidate))
+            if tracking_id is not None:
                 break
-            rejected.append((name, value))
         if tracking_id is None:
-            tracking_id = self.generator()
-        for name, value in rejected:
+            tracking_id = trace[0] if trace is not None and self.trace_id_as_tracking_id else self.generator()
+        for name, bad in rejected:
             _log.warning(
                 "rejected inbound %s header (%s), preview %s; using tracking id %s",
-                name.decode(), _reason(value), _preview(value), tracking_id,
+                name.decode(), _reason(bad), _preview(bad), tracking_id,
                 extra={"tracking_id": tracking_id},
             )  # fmt: skip
         encoded = tracking_id.encode("latin-1")
-        for name in names:  # valid inbound ID headers stay visible to the app, invalid ones never do
-            if name in found and name != b"x-request-id":
+        for name in names:  # a configured ID header the client sent: the app sees the chosen ID, once
+            if name in values and not (name == _REQUEST_ID and self.expose_request_id):
                 kept.append((name, encoded))
-        kept.append((b"x-request-id", encoded))
+        if self.expose_request_id:
+            kept.append((_REQUEST_ID, encoded))
         scope["headers"] = kept
-        return tracking_id
+        return tracking_id, trace
 
+    def _trace(self, inbound: TraceContext | None) -> TraceContext | None:
+        """The active OpenTelemetry span, else the caller's trace with a span of our own, else a new one."""
+        active = otel_trace_context()
+        if active is not None:
+            return active
+        if inbound is not None:
+            return inbound[0], new_span_id(), inbound[2]
+        if self.new_trace:
+            return new_trace_id(), new_span_id(), "00"  # "00": nothing was recorded out of band
+        return None
+
+    # -- errors and the access line -------------------------------------------------------------
     async def _on_error(self, scope: Scope, receive: Receive, send: Send, exc: Exception, *, started: bool) -> None:
-        """Log the exception with its tracking ID; make sure the client gets a 500 with the header.
-
-        Not re-raised: the server would only log the traceback a second time, without the ID.
-        """
-        method = scope.get("method", "WEBSOCKET")
-        _log.error("unhandled exception in %s %s", method, scope.get("path"), exc_info=exc)
+        """Log the exception once with its tracking ID and mark it (the server's own traceback of it is
+        filtered out); make sure the client gets a 500 with the header when nothing was sent yet."""
+        method = escape_controls(scope.get("method", "WEBSOCKET"))
+        path = escape_controls(scope.get("path", ""))
+        if _log.disabled:  # a library's dictConfig({"version": 1}) must not hide tracebacks
+            _log.disabled = False
+        if started:
+            _log.error("unhandled exception in %s %s after the response started", method, path, exc_info=exc)
+        else:
+            _log.error("unhandled exception in %s %s", method, path, exc_info=exc)
+        with contextlib.suppress(Exception):  # e.g. an exception type with __slots__ and no __dict__
+            setattr(exc, LOGGED_MARK, True)
         if started:
             return  # the response had started: the server closes the connection
         if scope["type"] == "websocket":
@@ -192,8 +310,10 @@ class TrackingIDMiddleware:
         client_addr = f"{client[0]}:{client[1]}" if client else None
         method = scope.get("method", "WEBSOCKET")
         path = scope.get("path", "")
+        # The message is for people (escaped); the fields keep the exact values, for queries.
         access_logger.info(
-            '%s "%s %s" %s', client_addr, method, path, status,
+            '%s "%s %s" %s', client_addr or "-", escape_controls(method), escape_controls(path),
+            "-" if status is None else status,
             extra={"method": method, "path": path, "status": status, "duration_ms": duration_ms,
                    "client": client_addr, "http_version": scope.get("http_version")},
         )  # fmt: skip
@@ -205,6 +325,15 @@ class TrackingIDMiddleware:
             await send(message)
 
         return lifespan_send
+
+
+def _access_enabled() -> bool:
+    """Is ``service.access`` on for INFO? A library's ``dictConfig({"version": 1})`` disables every
+    existing logger it does not name; the access line is ours and stays on (turn it off with the
+    ``access_log`` option or a level above INFO)."""
+    if access_logger.disabled:
+        access_logger.disabled = False
+    return access_logger.isEnabledFor(_INFO)
 
 
 async def _render_500(scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
@@ -222,6 +351,6 @@ async def _render_500(scope: Scope, receive: Receive, send: Send, exc: Exception
     async def raise_it(scope: Scope, receive: Receive, send: Send) -> None:
         raise exc
 
-    # It re-raises after sending, by design; the exception is already logged with its tracking ID.
+    # It re-raises after sending, by design; the caller re-raises the original itself.
     with contextlib.suppress(Exception):
         await ServerErrorMiddleware(raise_it, handler=handler, debug=debug)(scope, receive, send)

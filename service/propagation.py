@@ -1,4 +1,4 @@
-"""Forward the current tracking ID to downstream services called with httpx.
+"""Forward the current tracking ID and W3C trace context to downstream services called with httpx.
 
 httpx.Client(event_hooks={"request": [forward_tracking_id]})
 httpx.AsyncClient(event_hooks={"request": [aforward_tracking_id]})
@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import httpx
 
-from service.context import tracking_id_var
+from service.context import trace_context_var, tracking_id_var
+from service.trace import format_traceparent
 
-__all__ = ["HEADER", "aforward_tracking_id", "forward_tracking_id"]
+__all__ = ["HEADER", "TRACEPARENT", "aforward_tracking_id", "format_traceparent", "forward_tracking_id"]
 
 HEADER = "X-Tracking-ID"
+TRACEPARENT = "traceparent"
 
 
 def forward_tracking_id(request: httpx.Request) -> None:
-    """httpx request hook: add ``X-Tracking-ID`` (unless the caller set one) when a request is in context."""
+    """httpx request hook: add ``X-Tracking-ID`` and ``traceparent`` (the request's own span as the
+    parent) when a request is in context; a header the caller set (or OpenTelemetry's httpx
+    instrumentation injected) is kept."""
+    headers = request.headers
     tracking_id = tracking_id_var.get()
-    if tracking_id is not None and HEADER not in request.headers:
-        request.headers[HEADER] = tracking_id
+    if tracking_id is not None and HEADER not in headers:
+        headers[HEADER] = tracking_id
+    trace = trace_context_var.get()
+    if trace is not None and TRACEPARENT not in headers:
+        headers[TRACEPARENT] = f"00-{trace[0]}-{trace[1]}-{trace[2]}"
 
 
 async def aforward_tracking_id(request: httpx.Request) -> None:

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["ENV_PREFIX", "LogSettings", "SettingsError", "load_settings"]
+__all__ = [
+    "ENV_PREFIX",
+    "LEVELS",
+    "LogSettings",
+    "SettingsError",
+    "load_settings",
+    "normalise_level",
+    "unknown_variables",
+]
 
 ENV_PREFIX = "LOG_"
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 Level = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
+#: The level names, in one place (settings and the CLI's --log-level share it).
+LEVELS: tuple[Level, ...] = get_args(Level)
+_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
 CommaList = Annotated[list[str], NoDecode]
 
 
@@ -38,6 +50,17 @@ class LogSettings(BaseSettings):
     access: bool = True
     health_paths: CommaList = ["/healthz", "/readyz"]
     access_health: bool = False
+    # Expose the chosen ID to the app as its x-request-id header; unset: only when X-Request-ID is in
+    # LOG_ID_HEADERS.
+    expose_request_id: bool | None = None
+    # W3C trace context: trace_id/span_id/trace_flags on every line of a request; a new trace when the
+    # request brings none (and no OpenTelemetry span is active); the trace ID as the tracking ID when no
+    # tracking header came in.
+    trace_context: bool = True
+    new_trace: bool = True
+    trace_id_as_tracking_id: bool = False
+    # The demo app's /demo/* and /ws/echo routes (service.app); probes stay.
+    demo_routes: bool = True
     # Build stdlib LogRecords with service.logs.fastlog (same records, about half the cost).
     fast_records: bool = True
     # How often (seconds) dropped-record counts are reported under LOG_OVERFLOW=drop.
@@ -52,7 +75,17 @@ class LogSettings(BaseSettings):
     @field_validator("level", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
-        return value.strip().upper() if isinstance(value, str) else value
+        if not isinstance(value, str):
+            return value
+        level = normalise_level(value)
+        return level if level in LEVELS else value  # an error names the value as it was given
+
+    @field_validator("dir", mode="before")
+    @classmethod
+    def _non_empty_dir(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty (it would mean the current directory); e.g. /var/log/app")
+        return value
 
     @field_validator("mode", "overflow", mode="before")
     @classmethod
@@ -92,7 +125,13 @@ class LogSettings(BaseSettings):
         return value
 
 
-def _describe(error: Mapping[str, Any]) -> str:
+def normalise_level(value: str) -> str:
+    """``warn``, `` Info `` -> ``WARNING``, ``INFO``: any case, stdlib's aliases."""
+    upper = value.strip().upper()
+    return _LEVEL_ALIASES.get(upper, upper)
+
+
+def _explain_validation_error(error: Mapping[str, Any]) -> str:
     field = str(error["loc"][0]) if error.get("loc") else "?"
     variable = ENV_PREFIX + field.upper()
     given = error.get("input")
@@ -111,4 +150,18 @@ def load_settings(**overrides: Any) -> LogSettings:
     try:
         return LogSettings(**overrides)
     except ValidationError as exc:
-        raise SettingsError("; ".join(_describe(e) for e in exc.errors())) from None
+        raise SettingsError("; ".join(_explain_validation_error(e) for e in exc.errors())) from None
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One warning per ``LOG_*`` variable that is no setting, naming the closest valid one (a typo such
+    as ``LOG_LEVL`` would otherwise be ignored without a word)."""
+    known = [ENV_PREFIX + name.upper() for name in LogSettings.model_fields]
+    warnings = []
+    for variable in sorted(environ):
+        if not variable.upper().startswith(ENV_PREFIX) or variable.upper() in known:
+            continue
+        close = difflib.get_close_matches(variable.upper(), known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else f"; known: {', '.join(known)}"
+        warnings.append(f"unknown setting {variable} is ignored{hint}")
+    return warnings

@@ -253,7 +253,16 @@ def _build_sinks(settings: LogSettings, stream: IO[Any] | None) -> list[Sink]:
     return sinks
 
 
+#: Loggers kept at WARNING unless their level was set: under ``uvicorn --reload`` with stdout written
+#: into the watched directory, watchfiles' INFO "1 change detected" line would trigger itself forever.
+QUIET_LOGGERS = ("watchfiles",)
+
+
 def _route_loggers() -> None:
+    for name in QUIET_LOGGERS:
+        quiet = logging.getLogger(name)
+        if quiet.level == logging.NOTSET:
+            quiet.setLevel(logging.WARNING)
     for name in ROUTED_LOGGERS:
         logger = logging.getLogger(name)
         logger.handlers.clear()

@@ -62,7 +62,7 @@ def test_dockerfile_is_multi_stage_on_a_pinned_slim_python() -> None:
     steps = instructions()
     args = dict(a.split("=", 1) for keyword, a in steps if keyword == "ARG" and "=" in a)
     base = args.get("PYTHON_IMAGE", "")
-    assert re.fullmatch(r"python:3\.11\.\d+-slim(-[a-z]+)?", base), base
+    assert re.fullmatch(r"python:3\.13\.\d+-slim(-[a-z]+)?", base), base
     stages = [a for keyword, a in steps if keyword == "FROM"]
     assert len(stages) >= 2
     assert all(s.startswith("${PYTHON_IMAGE}") for s in stages)

@@ -223,3 +223,31 @@ def test_bad_settings_stop_startup(tmp_path: Path, env: dict[str, str], variable
     lines = parse_json_lines(result.stderr, "stderr")
     assert len(lines) == 1
     assert variable in lines[0]["message"] and lines[0]["level"] == "CRITICAL"
+
+
+def test_downstream_never_connects_where_the_host_header_says(tmp_path: Path) -> None:
+    """SSRF: a Host header naming another local server must not make the demo call it."""
+    with socket.socket() as trap, ServiceProcess(tmp_path) as service:
+        trap.bind(("127.0.0.1", 0))
+        trap.listen(8)
+        trap.settimeout(0.5)
+        host = f"127.0.0.1:{trap.getsockname()[1]}"
+        response = httpx.get(f"{service.base_url}/demo/downstream", headers={"Host": host}, timeout=10)
+        assert response.status_code == 200
+        assert response.json()["downstream_body"]["tracking_id"] == response.headers["x-tracking-id"]
+        with pytest.raises(TimeoutError):
+            trap.accept()  # nothing ever connected to the server the Host header named
+
+
+def test_demo_routes_can_be_switched_off(tmp_path: Path) -> None:
+    with ServiceProcess(tmp_path, env={"LOG_DEMO_ROUTES": "false"}) as service:
+        assert httpx.get(f"{service.base_url}/demo/context", timeout=10).status_code == 404
+        assert httpx.get(f"{service.base_url}/readyz", timeout=10).status_code == 200
+
+
+def test_the_runtime_dependencies_bring_a_websocket_server() -> None:
+    """/ws/echo must work in a plain install (and so in the image): uvicorn[standard] brings websockets."""
+    from importlib.metadata import requires
+
+    runtime = [r for r in requires("fastapi-tracking-logs") or [] if "extra ==" not in r]
+    assert any(r.replace(" ", "").startswith("uvicorn[standard]") for r in runtime), runtime

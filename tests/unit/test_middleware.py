@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import types
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -164,7 +165,7 @@ class TestHostileIds:
 class TestResponses:
     def test_unhandled_exception_gives_500_with_header_and_one_traceback(self, out: io.BytesIO) -> None:
         """add_middleware puts us inside Starlette's error middleware; the 500 still carries the ID."""
-        response = TestClient(build()).get("/boom")
+        response = TestClient(build(), raise_server_exceptions=False).get("/boom")
         assert response.status_code == 500
         tid = response.headers["x-tracking-id"]
         got = [r for r in records(out) if "exc_info" in r]
@@ -178,7 +179,7 @@ class TestResponses:
         async def custom(request: Request, exc: Exception) -> PlainTextResponse:
             return PlainTextResponse("custom oops", status_code=503)
 
-        response = TestClient(app).get("/boom")
+        response = TestClient(app, raise_server_exceptions=False).get("/boom")
         assert (response.status_code, response.text) == (503, "custom oops")
         assert "x-tracking-id" in response.headers
 
@@ -189,7 +190,7 @@ class TestResponses:
         async def boom() -> None:
             raise RuntimeError("outer")
 
-        response = TestClient(TrackingIDMiddleware(inner)).get("/boom")
+        response = TestClient(TrackingIDMiddleware(inner), raise_server_exceptions=False).get("/boom")
         assert response.status_code == 500 and "x-tracking-id" in response.headers
         assert sum("exc_info" in r for r in records(out)) == 1
 
@@ -232,9 +233,8 @@ class TestAccessLine:
         TestClient(build()).get("/healthz")
         assert not [r for r in records(out) if r["name"] == "service.access"]
 
-    def test_health_paths_logged_when_configured(self, out: io.BytesIO, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setenv("LOG_ACCESS_HEALTH", "true")
-        TestClient(build()).get("/healthz")
+    def test_health_paths_logged_when_configured(self, out: io.BytesIO) -> None:
+        TestClient(build(skip_paths=())).get("/healthz")
         assert [r["path"] for r in records(out) if r["name"] == "service.access"] == ["/healthz"]
 
     def test_access_line_can_be_turned_off(self, out: io.BytesIO) -> None:
@@ -242,7 +242,7 @@ class TestAccessLine:
         assert not [r for r in records(out) if r["name"] == "service.access"]
 
     def test_500_access_line(self, out: io.BytesIO) -> None:
-        TestClient(build()).get("/boom")
+        TestClient(build(), raise_server_exceptions=False).get("/boom")
         assert [r["status"] for r in records(out) if r["name"] == "service.access"] == [500]
 
 
@@ -259,3 +259,149 @@ def test_lifespan_shutdown_drains_and_a_new_lifespan_resumes(out: io.BytesIO) ->
         assert pipeline._running, "a new lifespan brings the listener back"
         client.get("/ctx")
     assert len([r for r in records(out) if r["name"] == "service.access"]) == 2
+
+
+def echo_headers_app(**options: Any) -> FastAPI:
+    app = FastAPI()
+    app.add_middleware(TrackingIDMiddleware, **options)
+
+    @app.get("/headers")
+    async def headers(request: Request) -> list[list[str]]:
+        return [[k, v] for k, v in request.headers.items()]
+
+    return app
+
+
+def seen(app: FastAPI, headers: list[tuple[str, str]]) -> tuple[str, dict[str, list[str]]]:
+    response = TestClient(app).get("/headers", headers=headers)
+    grouped: dict[str, list[str]] = {}
+    for key, value in response.json():
+        grouped.setdefault(key, []).append(value)
+    return response.headers["x-tracking-id"], grouped
+
+
+class TestHeaderPolicy:
+    """Only the configured ID headers are rewritten; x-request-id is exposed only when asked."""
+
+    def test_a_load_balancers_request_id_survives_other_id_headers(self, out: io.BytesIO) -> None:
+        app = echo_headers_app(header_names=["X-Correlation-ID"])
+        tid, headers = seen(app, [("X-Request-ID", "lb-request-0001"), ("X-Correlation-ID", "corr-00000001")])
+        assert tid == "corr-00000001"
+        assert headers["x-request-id"] == ["lb-request-0001"], "not ours to rewrite"
+        assert headers["x-correlation-id"] == ["corr-00000001"]
+
+    def test_no_x_request_id_is_invented_unless_asked(self, out: io.BytesIO) -> None:
+        _, headers = seen(echo_headers_app(header_names=["X-Correlation-ID"]), [])
+        assert "x-request-id" not in headers
+        tid, headers = seen(echo_headers_app(header_names=["X-Correlation-ID"], expose_request_id=True), [])
+        assert headers["x-request-id"] == [tid]
+
+    def test_default_exposes_the_chosen_id_as_x_request_id(self, out: io.BytesIO) -> None:
+        tid, headers = seen(echo_headers_app(), [("X-Request-ID", "bad id!"), ("X-Tracking-ID", "track-000001")])
+        assert tid == "track-000001" and headers["x-request-id"] == [tid]
+
+    def test_among_duplicates_the_first_valid_value_wins(self, out: io.BytesIO) -> None:
+        tid, headers = seen(echo_headers_app(), [("X-Tracking-ID", "bad"), ("X-Tracking-ID", "second-valid-1")])
+        assert tid == "second-valid-1"
+        assert headers["x-tracking-id"] == [tid], "the app sees the chosen ID once, never the invalid one"
+        warnings = [r for r in records(out) if r["level"] == "WARNING"]
+        assert len(warnings) == 1 and "too short" in warnings[0]["message"]
+        tid, _ = seen(echo_headers_app(), [("X-Tracking-ID", "first-valid-1"), ("X-Tracking-ID", "second-valid")])
+        assert tid == "first-valid-1"
+
+    def test_other_headers_are_untouched(self, out: io.BytesIO) -> None:
+        headers = [("X-Tracking-ID", "track-000002"), ("traceparent", f"00-{'a' * 32}-{'b' * 16}-01"), ("X-Y", "z")]
+        _, got = seen(echo_headers_app(), headers)
+        assert got["traceparent"] == [headers[1][1]] and got["x-y"] == ["z"]
+
+
+class TestExplicitConfiguration:
+    def test_arguments_only_the_environment_is_never_read(
+        self, out: io.BytesIO, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Broken LOG_* values cannot matter: the middleware does not read settings at all."""
+        for name, value in {"LOG_LEVEL": "loud", "LOG_ACCESS": "perhaps", "LOG_ID_HEADERS": "X-Other"}.items():
+            monkeypatch.setenv(name, value)
+        client = TestClient(build())
+        response = client.get("/ctx", headers={"X-Tracking-ID": "explicit-0001"})
+        assert response.headers["x-tracking-id"] == "explicit-0001"
+        assert [r["path"] for r in records(out) if r["name"] == "service.access"] == ["/ctx"]
+
+    def test_from_settings_uses_the_settings_setup_logging_read(self) -> None:
+        stream = io.BytesIO()
+        setup_logging(stream=stream, access=False, id_headers=["X-Correlation-ID"])
+        try:
+            app = FastAPI()
+            app.add_middleware(TrackingIDMiddleware.from_settings)
+
+            @app.get("/x")
+            async def x() -> None:
+                return None
+
+            response = TestClient(app).get("/x", headers={"X-Correlation-ID": "corr-00000002"})
+            assert response.headers["x-tracking-id"] == "corr-00000002"
+            assert not [r for r in records(stream) if r["name"] == "service.access"]
+        finally:
+            shutdown_logging()
+
+    def test_from_settings_with_explicit_settings_and_overrides(self, out: io.BytesIO) -> None:
+        from service.settings import load_settings
+
+        middleware = TrackingIDMiddleware.from_settings(build(), load_settings(access_health=True), access_log=False)
+        assert middleware.skip_paths == frozenset() and middleware.access_log is False
+
+
+class TestAccessMessage:
+    def call(self, path: str, client: tuple[str, int] | None) -> None:
+        app = build()
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            pass
+
+        scope: dict[str, Any] = {
+            "type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "query_string": b"",
+            "headers": [], "http_version": "1.1", "scheme": "http", "server": ("t", 80), "client": client,
+            "root_path": "",
+        }  # fmt: skip
+        import asyncio
+
+        asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+
+    def test_control_characters_are_escaped_in_the_message_kept_in_the_field(self, out: io.BytesIO) -> None:
+        path = '/x\n{"level":"CRITICAL"}\x1b[31m\x85'
+        self.call(path, ("1.2.3.4", 5))
+        access = next(r for r in records(out) if r["name"] == "service.access")
+        assert access["path"] == path, "the field keeps the exact value"
+        assert access["message"] == '1.2.3.4:5 "GET /x\\x0a{"level":"CRITICAL"}\\x1b[31m\\x85" 404'
+        assert access["message"].isprintable()
+
+    def test_unknown_client_is_a_dash_not_none(self, out: io.BytesIO) -> None:
+        """After a client RST the server may not know the peer: the message must not start with None."""
+        self.call("/ctx", None)
+        access = next(r for r in records(out) if r["name"] == "service.access")
+        assert access["message"] == '- "GET /ctx" 200' and access["client"] is None
+
+    def test_below_info_the_access_line_costs_no_clock_read(
+        self, out: io.BytesIO, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        calls: list[int] = []
+        import time
+
+        import service.middleware as middleware
+
+        def counting() -> float:
+            calls.append(1)
+            return time.perf_counter()
+
+        monkeypatch.setattr(middleware, "time", types.SimpleNamespace(perf_counter=counting))  # its clock only
+        logging.getLogger("service.access").setLevel(logging.WARNING)
+        try:
+            TestClient(build()).get("/ctx")
+        finally:
+            logging.getLogger("service.access").setLevel(logging.NOTSET)
+        assert calls == [] and not [r for r in records(out) if r["name"] == "service.access"]
+        TestClient(build()).get("/ctx")
+        assert len(calls) == 2

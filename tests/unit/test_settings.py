@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.settings import SettingsError, load_settings
+from service.settings import LEVELS, SettingsError, load_settings, unknown_variables
 
 
 def test_defaults() -> None:
@@ -65,3 +65,32 @@ def test_settings_are_immutable() -> None:
     s = load_settings()
     with pytest.raises(Exception, match="frozen"):
         s.level = "DEBUG"
+
+
+@pytest.mark.parametrize(("value", "level"), [("warn", "WARNING"), ("Warning", "WARNING"), ("info", "INFO"),
+                                              ("FATAL", "CRITICAL"), (" Debug ", "DEBUG")])  # fmt: skip
+def test_level_any_case_and_aliases(monkeypatch: pytest.MonkeyPatch, value: str, level: str) -> None:
+    monkeypatch.setenv("LOG_LEVEL", value)
+    assert load_settings().level == level
+
+
+def test_empty_log_dir_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOG_DIR", "")
+    with pytest.raises(SettingsError, match="invalid setting LOG_DIR='': must not be empty"):
+        load_settings()
+
+
+def test_unknown_variables_name_the_closest_setting() -> None:
+    environ = {"LOG_LEVL": "debug", "LOG_MDOE": "file", "LOG_LEVEL": "info", "LOGGING": "x", "PATH": "/bin"}
+    assert unknown_variables(environ) == [
+        "unknown setting LOG_LEVL is ignored; did you mean LOG_LEVEL?",
+        "unknown setting LOG_MDOE is ignored; did you mean LOG_MODE?",
+    ]
+    (far,) = unknown_variables({"LOG_QQQQQQQQQQQQQQ": "1"})
+    assert far.startswith("unknown setting LOG_QQQQQQQQQQQQQQ is ignored; known: LOG_LEVEL")
+
+
+def test_the_level_list_is_shared_with_the_cli() -> None:
+    from service import __main__ as cli
+
+    assert vars(cli)["LEVELS"] is LEVELS == ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
