@@ -1,0 +1,178 @@
+"""The pipeline's health as Prometheus metrics: a ``PipelineObserver`` that counts per batch.
+
+Called on the listener thread once per written batch (never per log call). Every method is guarded:
+a metrics failure is reported once on stderr and never stops the listener. Under prometheus_client's
+multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) each process writes its own files and any process
+serves the sum (see ``service.metrics.exposure``).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import platform
+import threading
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from service.logs.observer import DropReason, PipelineObserver
+from service.logs.sinks import report_fault
+
+if TYPE_CHECKING:
+    import prometheus_client
+
+__all__ = ["LEVELS", "LogMetrics", "pipeline_observer"]
+
+PREFIX = "tracking_logs_"
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+REASONS: tuple[DropReason, ...] = ("queue_full", "write_error", "shutdown")
+SINKS = ("stdout", "file")
+#: Write-batch latency buckets (seconds): a batch to a pipe or a file usually takes microseconds; a slow
+#: or stalled collector shows up in the upper buckets.
+BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+# Every line starts ``{"@timestamp":"YYYY-MM-DDTHH:MM:SS.mmmZ","level":"<LEVEL>","name":"`` (service.logs.format),
+# so bytes 39..60 name the level, and the closing quote and the next key make the match exact.
+_LEVEL_AT = itemgetter(slice(39, 60))
+_LEVEL_KEYS = {(b'","level":"' + name.encode() + b'","name":"')[:21]: name for name in LEVELS}
+
+
+class LogMetrics:
+    """The seven ``tracking_logs_*`` metrics of one process, and the observer that updates them."""
+
+    def __init__(self, prom: Any, registry: prometheus_client.CollectorRegistry | None = None) -> None:
+        kw: dict[str, Any] = {} if registry is None else {"registry": registry}
+        self.written = prom.Counter(
+            PREFIX + "lines_written", "Log lines written to at least one output, by level.", ["level"], **kw
+        )
+        self.dropped = prom.Counter(
+            PREFIX + "lines_dropped", "Log lines lost before any output had them, by reason.", ["reason"], **kw
+        )
+        self.write_errors = prom.Counter(
+            PREFIX + "write_errors", "Log lines an output (sink) failed to write.", ["sink"], **kw
+        )
+        # livemax: across workers, the fullest live queue (an alert fires when any one worker is near full).
+        self.depth = prom.Gauge(
+            PREFIX + "queue_depth", "Lines waiting in the log queue after the last batch.",
+            multiprocess_mode="livemax", **kw,
+        )  # fmt: skip
+        self.capacity = prom.Gauge(
+            PREFIX + "queue_capacity", "Capacity of the log queue, in lines (LOG_QUEUE_SIZE).",
+            multiprocess_mode="livemax", **kw,
+        )  # fmt: skip
+        self.duration = prom.Histogram(
+            PREFIX + "write_batch_duration_seconds", "Time to write one batch of lines to every output.",
+            buckets=BUCKETS, **kw,
+        )  # fmt: skip
+        self.build_info = prom.Gauge(
+            PREFIX + "build_info", "Always 1; the bundle's version and the Python running it.",
+            ["version", "python"], multiprocess_mode="livemax", **kw,
+        )  # fmt: skip
+        self.build_info.labels(_version(), platform.python_version()).set(1)
+        # Every series exists from the start at 0, so increase() and rate() see the first event.
+        self._by_level = {name: self.written.labels(name) for name in LEVELS}
+        self._by_key = {key: self._by_level[name] for key, name in _LEVEL_KEYS.items()}
+        self._by_reason = {reason: self.dropped.labels(reason) for reason in REASONS}
+        self._by_sink = {sink: self.write_errors.labels(sink) for sink in SINKS}
+        self._capacity = -1
+        self._lost = 0  # lines of the current batch every sink failed: dropped, so not counted as written
+        self._faulted = False
+
+    # -- PipelineObserver ---------------------------------------------------------------------
+    def batch_written(self, lines: Sequence[bytes], seconds: float, queue_depth: int, capacity: int) -> None:
+        try:
+            self.duration.observe(seconds)
+            self.depth.set(queue_depth)
+            if capacity != self._capacity:
+                self._capacity = capacity
+                self.capacity.set(capacity)
+            if self._lost:  # lines_dropped("write_error", n) came first: this batch reached no output
+                lost_all = self._lost >= len(lines)
+                self._lost = max(0, self._lost - len(lines))
+                if lost_all:
+                    return
+            self._count_levels(lines)
+        except Exception as exc:
+            self._fault(exc)
+
+    def write_failed(self, sink: str, lines: int) -> None:
+        try:
+            child = self._by_sink.get(sink)
+            if child is None:  # a sink of someone else's: its name is code, not data, so still bounded
+                child = self._by_sink[sink] = self.write_errors.labels(sink)
+            child.inc(lines)
+        except Exception as exc:
+            self._fault(exc)
+
+    def lines_dropped(self, reason: DropReason, count: int) -> None:
+        try:
+            self._by_reason[reason].inc(count)
+            if reason == "write_error":
+                self._lost += count
+        except Exception as exc:
+            self._fault(exc)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _count_levels(self, lines: Sequence[bytes]) -> None:
+        """Per batch: one C-level pass slicing the level out of each line's fixed prefix."""
+        by_key = self._by_key
+        odd = 0
+        for key, count in Counter(map(_LEVEL_AT, lines)).items():
+            child = by_key.get(key)
+            if child is None:
+                odd += count
+            else:
+                child.inc(count)
+        if odd:  # a custom level, or a line not in the standard shape: parse those lines (rare)
+            for name, count in Counter(_odd_levels(line for line in lines if _LEVEL_AT(line) not in by_key)).items():
+                child = self._by_level.get(name)
+                if child is None:
+                    child = self._by_level[name] = self.written.labels(name)
+                child.inc(count)
+
+    def _fault(self, exc: Exception) -> None:
+        if not self._faulted:
+            self._faulted = True
+            report_fault(f"metrics: {exc!r}; pipeline metrics may be incomplete")
+
+
+def _odd_levels(lines: Iterable[bytes]) -> Iterable[str]:
+    """The level label of lines off the fast path: a registered level name, else ``unknown`` (bounded)."""
+    known = logging.getLevelNamesMapping()
+    for line in lines:
+        try:
+            level = orjson.loads(line).get("level")
+        except (orjson.JSONDecodeError, AttributeError):
+            level = None
+        yield level if isinstance(level, str) and level in known else "unknown"
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("fastapi-tracking-logs")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+_metrics: LogMetrics | None = None
+_lock = threading.Lock()
+
+
+def pipeline_observer() -> PipelineObserver | None:
+    """This process's metrics observer (created once, registered in prometheus_client's default registry).
+
+    None when prometheus_client is not installed: the pipeline then runs exactly as without metrics.
+    """
+    global _metrics
+    with _lock:
+        if _metrics is None:
+            try:
+                import prometheus_client
+            except ImportError:
+                return None
+            _metrics = LogMetrics(prometheus_client)
+        return _metrics
