@@ -25,7 +25,7 @@ def prepare(app: str, settings: LogSettings, *, workers: int, host: str) -> tupl
     ``PROMETHEUS_MULTIPROC_DIR``. Several workers get a private directory (removed at exit) unless the
     user set one. Raises OSError when ``LOG_METRICS_PORT`` cannot be bound.
     """
-    if not settings.metrics or importlib.util.find_spec("prometheus_client") is None:
+    if not settings.metrics or not _installed():
         return app, False
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         path = tempfile.mkdtemp(prefix="tracking-logs-metrics-")
@@ -38,6 +38,14 @@ def prepare(app: str, settings: LogSettings, *, workers: int, host: str) -> tupl
         return app, False
     os.environ[APP_ENV] = app
     return "service.metrics.serve:app_with_metrics", True
+
+
+def _installed() -> bool:
+    """Whether prometheus_client can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec("prometheus_client") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def app_with_metrics() -> ASGIApp:
