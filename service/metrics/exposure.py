@@ -10,14 +10,21 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
     from prometheus_client.registry import CollectorRegistry
 
-__all__ = ["MetricsApp", "WithMetrics", "multiprocess_dir", "reap_dead_processes", "registry", "start_server"]
+__all__ = [
+    "MetricsApp", "WithMetrics", "endpoint", "multiprocess_dir", "reap_dead_processes", "registry", "start_server",
+]  # fmt: skip
 
 _LIVE_GAUGE_FILE = re.compile(r"^gauge_live[a-z]+_(\d+)\.db$")
 
@@ -45,6 +52,7 @@ def reap_dead_processes(path: str) -> list[int]:
     """
     from prometheus_client import multiprocess
 
+    mark_dead: Callable[[int, str], None] = multiprocess.mark_process_dead
     dead = set()
     with contextlib.suppress(OSError):
         for entry in os.scandir(path):
@@ -53,27 +61,34 @@ def reap_dead_processes(path: str) -> list[int]:
                 dead.add(int(match.group(1)))
     for pid in dead:
         with contextlib.suppress(OSError):
-            multiprocess.mark_process_dead(pid, path)
+            mark_dead(pid, path)
     return sorted(dead)
 
 
 def registry() -> CollectorRegistry:
     """What a scrape reads: every process's files in multiprocess mode, else this process's default registry."""
     from prometheus_client import REGISTRY, CollectorRegistry
-    from prometheus_client.multiprocess import MultiProcessCollector
 
     path = multiprocess_dir()
     if path is None:
         return REGISTRY
-
-    class _LiveCollector(MultiProcessCollector):
-        def collect(self) -> Any:
-            reap_dead_processes(path)
-            return super().collect()
-
     merged = CollectorRegistry()
-    _LiveCollector(merged, path)
+    merged.register(_LiveCollector(path))
     return merged
+
+
+class _LiveCollector:
+    """prometheus_client's MultiProcessCollector, after removing the live gauges of processes gone."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def collect(self) -> Iterable[Metric]:
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        reap_dead_processes(self.path)
+        merge: Callable[..., Iterable[Metric]] = MultiProcessCollector.merge
+        return merge([str(p) for p in Path(self.path).glob("*.db")], accumulate=True)
 
 
 def render(accept: str = "") -> tuple[bytes, str]:
@@ -84,8 +99,14 @@ def render(accept: str = "") -> tuple[bytes, str]:
     return encoder(registry()), content_type
 
 
+async def endpoint(request: Request) -> Response:
+    """Starlette/FastAPI endpoint: ``app.add_route("/metrics", endpoint)`` (GET and HEAD)."""
+    body, content_type = render(request.headers.get("accept", ""))
+    return Response(body, media_type=content_type)
+
+
 class MetricsApp:
-    """ASGI app answering every HTTP request with the metrics: ``app.mount("/metrics", MetricsApp())``."""
+    """Plain ASGI app answering every HTTP request with the metrics (for other frameworks, or to wrap an app)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -126,4 +147,3 @@ def start_server(port: int, host: str) -> None:
     from prometheus_client import start_http_server
 
     start_http_server(port, addr=host, registry=registry())
-

@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI
 
 from service import TrackingIDMiddleware, setup_logging
-from service.metrics import asgi_app
+from service.metrics import endpoint
 
 setup_logging()
 
@@ -15,7 +15,7 @@ log = logging.getLogger("tests.metrics")
 
 app = FastAPI()
 app.add_middleware(TrackingIDMiddleware)
-app.mount("/metrics", asgi_app())  # what a user's own app does (gunicorn, plain uvicorn)
+app.add_route("/metrics", endpoint)  # what a user's own app does (gunicorn, plain uvicorn)
 
 
 @app.get("/burst")
