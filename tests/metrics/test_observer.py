@@ -195,3 +195,15 @@ def test_the_asgi_app_serves_text_openmetrics_head_and_refuses_other_methods() -
     raw.mount("/raw", asgi_app())
     with TestClient(raw) as client:
         assert "tracking_logs_build_info" in client.get("/raw/").text
+
+
+def test_standard_lines_take_the_fast_path_no_line_is_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import service.metrics.observer as module
+
+    def parsed(lines: object) -> None:
+        raise AssertionError("a standard line was parsed")
+
+    monkeypatch.setattr(module, "_odd_levels", parsed)
+    metrics = _Metrics()
+    metrics.observer.batch_written([_line(level) for level in (10, 20, 30, 40, 50)] * 3, 0.001, 0, 100)
+    assert metrics.written() == dict.fromkeys(LEVELS, 3)
