@@ -57,7 +57,7 @@ class LogMetrics:
         )
         # livemax: across workers, the fullest live queue (an alert fires when any one worker is near full).
         self.depth = prom.Gauge(
-            PREFIX + "queue_depth", "Lines waiting in the log queue after the last batch.",
+            PREFIX + "queue_depth", "Lines waiting in the log queue when the last batch was written.",
             multiprocess_mode="livemax", **kw,
         )  # fmt: skip
         self.capacity = prom.Gauge(
