@@ -351,7 +351,7 @@ def setup_logging(settings: LogSettings | None = None, *, stream: IO[Any] | None
         if settings.metrics:  # lazy: None without prometheus_client, and nothing else is imported
             from service.metrics.observer import pipeline_observer
 
-            pipeline.observer = pipeline_observer()
+            pipeline.observer = pipeline_observer(len(pipeline.sinks))
         pipeline.start()
         root = logging.getLogger()
         for handler in list(root.handlers):  # we own the root: no plain-text handler may stay

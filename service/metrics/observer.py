@@ -25,7 +25,7 @@ from service.logs.sinks import report_fault
 if TYPE_CHECKING:
     import prometheus_client
 
-__all__ = ["LEVELS", "LogMetrics", "pipeline_observer"]
+__all__ = ["LEVELS", "LogMetrics", "PipelineMetrics", "pipeline_observer"]
 
 PREFIX = "tracking_logs_"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -42,7 +42,7 @@ _LEVEL_KEYS = {(b'","level":"' + name.encode() + b'","name":"')[:21]: name for n
 
 
 class LogMetrics:
-    """The seven ``tracking_logs_*`` metrics of one process, and the observer that updates them."""
+    """The seven ``tracking_logs_*`` metrics of one process (one set, whatever the number of pipelines)."""
 
     def __init__(self, prom: Any, registry: prometheus_client.CollectorRegistry | None = None) -> None:
         kw: dict[str, Any] = {} if registry is None else {"registry": registry}
@@ -74,52 +74,60 @@ class LogMetrics:
         )  # fmt: skip
         self.build_info.labels(_version(), platform.python_version()).set(1)
         # Every series exists from the start at 0, so increase() and rate() see the first event.
-        self._by_level = {name: self.written.labels(name) for name in LEVELS}
-        self._by_key = {key: self._by_level[name] for key, name in _LEVEL_KEYS.items()}
-        self._by_reason = {reason: self.dropped.labels(reason) for reason in REASONS}
-        self._by_sink = {sink: self.write_errors.labels(sink) for sink in SINKS}
+        self.by_level = {name: self.written.labels(name) for name in LEVELS}
+        self.by_key = {key: self.by_level[name] for key, name in _LEVEL_KEYS.items()}
+        self.by_reason = {reason: self.dropped.labels(reason) for reason in REASONS}
+        self.by_sink = {sink: self.write_errors.labels(sink) for sink in SINKS}
+
+    def observer(self, sinks: int) -> PipelineMetrics:
+        """The observer for one pipeline with ``sinks`` outputs."""
+        return PipelineMetrics(self, sinks)
+
+
+class PipelineMetrics:
+    """A ``PipelineObserver`` updating ``LogMetrics``; its calls come from one thread at a time."""
+
+    def __init__(self, metrics: LogMetrics, sinks: int) -> None:
+        self.metrics = metrics
+        self.sinks = sinks
+        self._failed = 0  # sinks that failed the batch being written: when all did, its lines were not written
         self._capacity = -1
-        self._lost = 0  # lines of the current batch every sink failed: dropped, so not counted as written
         self._faulted = False
 
-    # -- PipelineObserver ---------------------------------------------------------------------
     def batch_written(self, lines: Sequence[bytes], seconds: float, queue_depth: int, capacity: int) -> None:
         try:
-            self.duration.observe(seconds)
-            self.depth.set(queue_depth)
+            metrics = self.metrics
+            metrics.duration.observe(seconds)
+            metrics.depth.set(queue_depth)
             if capacity != self._capacity:
                 self._capacity = capacity
-                self.capacity.set(capacity)
-            if self._lost:  # lines_dropped("write_error", n) came first: this batch reached no output
-                lost_all = self._lost >= len(lines)
-                self._lost = max(0, self._lost - len(lines))
-                if lost_all:
-                    return
-            self._count_levels(lines)
+                metrics.capacity.set(capacity)
+            failed, self._failed = self._failed, 0
+            if failed < self.sinks:  # at least one output has these lines
+                self._count_levels(lines)
         except Exception as exc:
             self._fault(exc)
 
     def write_failed(self, sink: str, lines: int) -> None:
         try:
-            child = self._by_sink.get(sink)
+            self._failed += 1  # told before batch_written, for each failing sink of that batch
+            by_sink = self.metrics.by_sink
+            child = by_sink.get(sink)
             if child is None:  # a sink of someone else's: its name is code, not data, so still bounded
-                child = self._by_sink[sink] = self.write_errors.labels(sink)
+                child = by_sink[sink] = self.metrics.write_errors.labels(sink)
             child.inc(lines)
         except Exception as exc:
             self._fault(exc)
 
     def lines_dropped(self, reason: DropReason, count: int) -> None:
         try:
-            self._by_reason[reason].inc(count)
-            if reason == "write_error":
-                self._lost += count
+            self.metrics.by_reason[reason].inc(count)
         except Exception as exc:
             self._fault(exc)
 
-    # -- helpers ------------------------------------------------------------------------------
     def _count_levels(self, lines: Sequence[bytes]) -> None:
         """Per batch: one C-level pass slicing the level out of each line's fixed prefix."""
-        by_key = self._by_key
+        by_key = self.metrics.by_key
         odd = 0
         for key, count in Counter(map(_LEVEL_AT, lines)).items():
             child = by_key.get(key)
@@ -128,10 +136,11 @@ class LogMetrics:
             else:
                 child.inc(count)
         if odd:  # a custom level, or a line not in the standard shape: parse those lines (rare)
+            by_level = self.metrics.by_level
             for name, count in Counter(_odd_levels(line for line in lines if _LEVEL_AT(line) not in by_key)).items():
-                child = self._by_level.get(name)
+                child = by_level.get(name)
                 if child is None:
-                    child = self._by_level[name] = self.written.labels(name)
+                    child = by_level[name] = self.metrics.written.labels(name)
                 child.inc(count)
 
     def _fault(self, exc: Exception) -> None:
@@ -162,10 +171,11 @@ _metrics: LogMetrics | None = None
 _lock = threading.Lock()
 
 
-def pipeline_observer() -> PipelineObserver | None:
-    """This process's metrics observer (created once, registered in prometheus_client's default registry).
+def pipeline_observer(sinks: int) -> PipelineObserver | None:
+    """An observer for a pipeline with ``sinks`` outputs, counting into this process's metrics.
 
-    None when prometheus_client is not installed: the pipeline then runs exactly as without metrics.
+    The metrics are created once per process, in prometheus_client's default registry. None when
+    prometheus_client is not installed: the pipeline then runs exactly as without metrics.
     """
     global _metrics
     with _lock:
@@ -175,4 +185,4 @@ def pipeline_observer() -> PipelineObserver | None:
             except ImportError:
                 return None
             _metrics = LogMetrics(prometheus_client)
-        return _metrics
+        return _metrics.observer(sinks)

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from service.logs.format import render
 from service.logs.pipeline import Pipeline, current_pipeline, setup_logging, shutdown_logging
 from service.logs.sinks import StreamSink
-from service.metrics.observer import LEVELS, LogMetrics, pipeline_observer
+from service.metrics.observer import LEVELS, LogMetrics, PipelineMetrics, pipeline_observer
 from service.settings import load_settings
 from tests.metrics.support import levels_in
 from tests.support import parse_json_lines
@@ -27,9 +27,9 @@ def _line(level: int, message: str = "m") -> bytes:
 
 
 class _Metrics:
-    def __init__(self) -> None:
+    def __init__(self, sinks: int = 1) -> None:
         self.registry = CollectorRegistry()
-        self.observer = LogMetrics(prometheus_client, registry=self.registry)
+        self.observer = LogMetrics(prometheus_client, registry=self.registry).observer(sinks)
 
     def get(self, name: str, **labels: str) -> float:
         found = self.registry.get_sample_value(name, labels)
@@ -46,7 +46,7 @@ class _Metrics:
 
 def _pipeline(*sinks: StreamSink, **overrides: object) -> tuple[Pipeline, _Metrics]:
     pipeline = Pipeline(load_settings(**overrides), list(sinks))
-    metrics = _Metrics()
+    metrics = _Metrics(len(sinks))
     pipeline.observer = metrics.observer
     pipeline.start()
     return pipeline, metrics
@@ -153,7 +153,7 @@ def test_queue_full_drops_equal_the_lines_sent_minus_the_lines_present() -> None
 def test_setup_logging_attaches_the_observer_unless_log_metrics_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
     try:
         pipeline = setup_logging(stream=io.BytesIO())
-        assert pipeline.observer is pipeline_observer() is not None
+        assert isinstance(pipeline.observer, PipelineMetrics) and pipeline.observer.sinks == 1
         monkeypatch.setenv("LOG_METRICS", "false")
         assert setup_logging(stream=io.BytesIO()).observer is None
         assert current_pipeline() is not pipeline
@@ -173,7 +173,7 @@ def test_the_asgi_app_serves_text_openmetrics_head_and_refuses_other_methods() -
 
     from service.metrics import asgi_app, endpoint, with_metrics
 
-    pipeline_observer()  # this process's metrics exist
+    pipeline_observer(1)  # this process's metrics exist
     app = FastAPI()
     app.add_route("/metrics", endpoint)
     with TestClient(app) as client:
@@ -207,3 +207,23 @@ def test_standard_lines_take_the_fast_path_no_line_is_parsed(monkeypatch: pytest
     metrics = _Metrics()
     metrics.observer.batch_written([_line(level) for level in (10, 20, 30, 40, 50)] * 3, 0.001, 0, 100)
     assert metrics.written() == dict.fromkeys(LEVELS, 3)
+
+
+@pytest.mark.parametrize("dropped_first", [True, False])
+def test_lines_every_sink_failed_are_not_written_whichever_the_order_of_the_calls(dropped_first: bool) -> None:
+    metrics = _Metrics(sinks=2)
+    observer = metrics.observer
+    lines = [_line(logging.INFO)] * 4
+    observer.write_failed("stdout", 4)
+    observer.write_failed("file", 4)
+    if dropped_first:
+        observer.lines_dropped("write_error", 4)
+    observer.batch_written(lines, 0.001, 0, 100)
+    if not dropped_first:
+        observer.lines_dropped("write_error", 4)
+    observer.write_failed("file", 4)  # the next batch: one of two sinks failed, the other has the lines
+    observer.batch_written(lines, 0.001, 0, 100)
+    assert metrics.written()["INFO"] == 4
+    assert metrics.get("tracking_logs_lines_dropped_total", reason="write_error") == 4
+    assert metrics.get("tracking_logs_write_errors_total", sink="file") == 8
+    assert metrics.get("tracking_logs_write_errors_total", sink="stdout") == 4

@@ -35,7 +35,7 @@ def test_the_pipeline_runs_without_an_observer() -> None:
         "from service import setup_logging\n"
         "from service.metrics.observer import pipeline_observer\n"
         "pipeline = setup_logging()\n"
-        "assert pipeline.observer is None and pipeline_observer() is None\n"
+        "assert pipeline.observer is None and pipeline_observer(1) is None\n"
         "for i in range(500): logging.getLogger('x').warning('line %d', i)\n"
         "assert 'prometheus_client' not in sys.modules\n"
     )
