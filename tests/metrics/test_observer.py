@@ -52,25 +52,35 @@ def _pipeline(*sinks: StreamSink, **overrides: object) -> tuple[Pipeline, _Metri
     return pipeline, metrics
 
 
-def test_lines_are_counted_by_level_exactly_including_odd_lines() -> None:
+def _fallback_line() -> bytes:
+    """The renderer's line for a record it cannot render (no timestamp: not in the standard shape)."""
+    record = logging.LogRecord("t", logging.INFO, "f.py", 1, "m", None, None)
+    record.msecs = "broken"  # type: ignore[assignment]
+    line = render(record)
+    assert not line.startswith(b'{"@timestamp"')
+    return line
+
+
+@pytest.mark.parametrize("custom", ["NOTICE", "INFORMATION"])  # the second starts like INFO
+def test_lines_are_counted_by_level_exactly_including_odd_lines(custom: str) -> None:
     out = io.BytesIO()
     pipeline, metrics = _pipeline(StreamSink(out))
-    logging.addLevelName(25, "NOTICE")
+    logging.addLevelName(25, custom)
     try:
         lines = [_line(level, f"n{i}") for i, level in enumerate([10, 20, 20, 30, 40, 50, 25, 15] * 50)]
-        lines.append(b'{"level":"ERROR","message":"a line not in the standard shape"}\n')
-        lines.append(b'{"@timestamp":"x","level":"INFO ","name":"a level no one registered"}\n')
+        lines += [_fallback_line()] * 3
         for line in lines:
             pipeline.submit(line)
         pipeline.drain()
     finally:
         del logging._levelToName[25]
-        del logging._nameToLevel["NOTICE"]
+        del logging._nameToLevel[custom]
     records = parse_json_lines(out.getvalue())
     expected = levels_in(records)
-    expected["unknown"] = expected.pop("Level 15") + expected.pop("INFO ")
+    expected["unknown"] = expected.pop("Level 15")  # not a registered name: "unknown" keeps labels bounded
     assert metrics.written() == expected
-    assert expected["NOTICE"] == 50 and expected["unknown"] == 51 and expected["ERROR"] == 51
+    assert expected[custom] == 50 and expected["unknown"] == 50 and expected["ERROR"] == 53
+    assert expected["INFO"] == 100
     batches = metrics.get("tracking_logs_write_batch_duration_seconds_count")
     assert 1 <= batches <= len(lines)
     assert metrics.get("tracking_logs_queue_capacity") == 10_000
