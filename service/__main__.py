@@ -114,6 +114,15 @@ def serve(argv: Sequence[str]) -> int:
     except SettingsError as exc:
         return _fatal(str(exc))
 
+    app, factory = args.app, False
+    if settings.metrics:  # before anything imports prometheus_client (multiprocess mode is chosen at import)
+        from service.metrics.serve import prepare
+
+        try:
+            app, factory = prepare(args.app, settings, workers=workers, host=host)
+        except OSError as exc:
+            return _fatal(f"invalid setting LOG_METRICS_PORT={settings.metrics_port}: cannot listen: {exc}")
+
     import uvicorn
 
     from service.logs.pipeline import setup_logging
@@ -123,7 +132,8 @@ def serve(argv: Sequence[str]) -> int:
     except SettingsError as exc:  # e.g. LOG_DIR removed since the check above
         return _fatal(str(exc))
     uvicorn.run(
-        args.app,
+        app,
+        factory=factory,
         host=host,
         port=port,
         workers=workers,

@@ -48,7 +48,7 @@ class LogSettings(BaseSettings):
     id_headers: CommaList = ["X-Tracking-ID", "X-Request-ID"]
     response_header: str = "X-Tracking-ID"
     access: bool = True
-    health_paths: CommaList = ["/healthz", "/readyz"]
+    health_paths: CommaList = ["/healthz", "/readyz", "/metrics"]
     access_health: bool = False
     # Expose the chosen ID to the app as its x-request-id header; unset: only when X-Request-ID is in
     # LOG_ID_HEADERS.
@@ -71,6 +71,10 @@ class LogSettings(BaseSettings):
     retention_days: int = Field(default=7, ge=1, le=3650)
     rotate_utc: bool = False
     gzip: bool = False
+    # Prometheus metrics of the pipeline (service.metrics); only when prometheus_client is installed.
+    metrics: bool = True
+    # 0: the CLI serves /metrics on the app's port; else on this port of its own.
+    metrics_port: int = Field(default=0, ge=0, le=65535)
 
     @field_validator("level", mode="before")
     @classmethod

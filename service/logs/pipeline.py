@@ -18,11 +18,12 @@ import time
 import warnings
 from collections.abc import Sequence
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from service.context import tracking_id_var
 from service.logs import fastlog
 from service.logs.format import render
+from service.logs.observer import PipelineObserver
 from service.logs.queue import BatchQueue
 from service.logs.sinks import Sink, StreamSink, report_fault
 from service.settings import LogSettings, load_settings
@@ -59,6 +60,8 @@ class Pipeline:
         self._stopping = False
         self._reported_drops = 0
         self._last_drop_report = time.monotonic()
+        self.observer: PipelineObserver | None = None  # pipeline health, told once per batch (service.metrics)
+        self._observed_drops = 0
 
     # -- caller side -------------------------------------------------------------------------
     def submit(self, line: bytes) -> None:
@@ -89,6 +92,8 @@ class Pipeline:
                 self._write(batch)
             if queue.dropped != self._reported_drops:
                 self._report_drops(force=False)
+            if queue.dropped != self._observed_drops:
+                self._observe_drops()
             if self._stopping and not len(queue):
                 return
 
@@ -98,7 +103,7 @@ class Pipeline:
         except TypeError:  # a flush barrier is in the batch
             pass
         else:
-            self._send(data)
+            self._send(data, cast("list[bytes]", batch))  # no barrier: lines only
             return
         lines: list[bytes] = []
         for item in batch:
@@ -112,14 +117,33 @@ class Pipeline:
 
     def _emit(self, lines: list[bytes]) -> None:
         if lines:
-            self._send(b"".join(lines))
+            self._send(b"".join(lines), lines)
 
-    def _send(self, data: bytes) -> None:
+    def _send(self, data: bytes, lines: list[bytes]) -> None:
         if not data:
             return
         with self._write_lock:
+            observer = self.observer
+            if observer is None:
+                for sink in self.sinks:
+                    sink.write(data)
+                return
+            start = time.perf_counter()
+            failed = 0
             for sink in self.sinks:
-                sink.write(data)
+                if not sink.write(data):
+                    failed += 1
+                    observer.write_failed(sink.name, len(lines))
+            seconds = time.perf_counter() - start
+            if failed == len(self.sinks):
+                observer.lines_dropped("write_error", len(lines))
+            observer.batch_written(lines, seconds, len(self.queue), self.queue.maxsize)
+
+    def _observe_drops(self) -> None:
+        dropped = self.queue.dropped
+        if self.observer is not None and dropped > self._observed_drops:
+            self.observer.lines_dropped("queue_full", dropped - self._observed_drops)
+        self._observed_drops = dropped
 
     def _write_now(self, lines: list[bytes]) -> None:
         leftovers = self.queue.take()  # anything a racing producer queued after the listener stopped
@@ -166,6 +190,7 @@ class Pipeline:
             thread.join(timeout)
         self.queue.close()
         self._write_now([])
+        self._observe_drops()
         self._report_drops(force=True)
 
     def close(self) -> None:
@@ -188,6 +213,7 @@ class Pipeline:
             return
         self.queue = BatchQueue(self.settings.queue_size, self.settings.overflow)
         self._reported_drops = 0
+        self._observed_drops = 0
         self.start()
 
 
@@ -331,6 +357,10 @@ def setup_logging(settings: LogSettings | None = None, *, stream: IO[Any] | None
         sinks = _build_sinks(settings, stream)
         previous = _current
         pipeline = Pipeline(settings, sinks)
+        if settings.metrics:  # lazy: None without prometheus_client, and nothing else is imported
+            from service.metrics.observer import pipeline_observer
+
+            pipeline.observer = pipeline_observer(len(pipeline.sinks))
         pipeline.start()
         root = logging.getLogger()
         for handler in list(root.handlers):  # we own the root: no plain-text handler may stay

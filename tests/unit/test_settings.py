@@ -11,7 +11,7 @@ def test_defaults() -> None:
     s = load_settings()
     assert (s.level, s.mode, s.overflow, s.queue_size) == ("INFO", "stdout", "block", 10_000)
     assert s.id_headers == ["X-Tracking-ID", "X-Request-ID"]
-    assert s.health_paths == ["/healthz", "/readyz"]
+    assert s.health_paths == ["/healthz", "/readyz", "/metrics"]
     assert s.retention_days == 7
 
 
