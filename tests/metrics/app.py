@@ -14,7 +14,7 @@ setup_logging()
 log = logging.getLogger("tests.metrics")
 
 app = FastAPI()
-app.add_middleware(TrackingIDMiddleware)
+app.add_middleware(TrackingIDMiddleware.from_settings)  # LOG_ACCESS etc. from the environment
 app.add_route("/metrics", endpoint)  # what a user's own app does (gunicorn, plain uvicorn)
 
 
