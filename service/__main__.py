@@ -4,7 +4,6 @@ finds a tracking ID across file-mode logs."""
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -16,11 +15,9 @@ __all__ = ["main"]
 
 def _fatal(message: str) -> int:
     """A startup error as one JSON line on stderr (``kubectl logs | jq`` keeps working), exit status 2."""
-    record = logging.LogRecord("service", logging.CRITICAL, __file__, 0, message, None, None, func="main")
-    from service.logs.format import render
+    from service.logs.format import render_event
 
-    record.tracking_id = None
-    sys.stderr.write(render(record).decode())
+    sys.stderr.write(render_event("CRITICAL", "service", message, func="main").decode())
     sys.stderr.flush()
     return 2
 

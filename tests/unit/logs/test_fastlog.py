@@ -231,14 +231,14 @@ class TestDirectRoute:
         from service.context import bind_tracking_id
         from service.logs.pipeline import QueueLogHandler
 
-        calls = []
-        original = QueueLogHandler.submit_line
+        calls: list[logging.LogRecord] = []
+        original = QueueLogHandler.handle
 
-        def spy(self: QueueLogHandler, line: bytes) -> None:
-            calls.append(line)
-            original(self, line)
+        def spy(self: QueueLogHandler, record: logging.LogRecord) -> bool:
+            calls.append(record)
+            return original(self, record)
 
-        monkeypatch.setattr(QueueLogHandler, "submit_line", spy)
+        monkeypatch.setattr(QueueLogHandler, "handle", spy)
         handler = next(h for h in logging.getLogger().handlers if isinstance(h, QueueLogHandler))
 
         def emit() -> None:
@@ -249,7 +249,7 @@ class TestDirectRoute:
 
         with bind_tracking_id("direct-0001"):
             emit()
-            assert len(calls) == 4, "the direct route was taken"
+            assert calls == [], "the direct route was taken: no record reached the handler"
             handler.addFilter(lambda record: True)
             emit()
             assert len(calls) == 4, "a filter forces the record route"

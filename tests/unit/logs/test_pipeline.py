@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import io
 import logging
+import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -68,10 +69,23 @@ def test_reconfigure_replaces_and_drains(out: io.BytesIO) -> None:
     assert sum(isinstance(h, QueueLogHandler) for h in logging.getLogger().handlers) == 1
 
 
-def test_root_plain_handlers_are_removed(out: io.BytesIO) -> None:
-    logging.getLogger().addHandler(logging.StreamHandler(io.StringIO()))
-    setup_logging(stream=out)
-    assert [type(h) for h in logging.getLogger().handlers] == [QueueLogHandler]
+def test_only_handlers_printing_to_stdout_or_stderr_are_removed(out: io.BytesIO) -> None:
+    """Plain-text handlers on stdout/stderr go; a handler writing elsewhere stays and keeps its records."""
+    root = logging.getLogger()
+    to_stderr, to_stdout = logging.StreamHandler(sys.stderr), logging.StreamHandler(sys.stdout)
+    elsewhere = io.StringIO()
+    kept = logging.StreamHandler(elsewhere)
+    for handler in (to_stderr, to_stdout, kept):
+        root.addHandler(handler)
+    try:
+        setup_logging(stream=out)
+        assert to_stderr not in root.handlers and to_stdout not in root.handlers
+        assert kept in root.handlers
+        logging.getLogger("t").warning("both see it")
+        assert [r["message"] for r in lines(out)] == ["both see it"]
+        assert elsewhere.getvalue() == "both see it\n"
+    finally:
+        root.removeHandler(kept)
 
 
 def test_uvicorn_loggers_are_routed(out: io.BytesIO) -> None:
