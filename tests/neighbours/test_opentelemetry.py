@@ -8,14 +8,14 @@ import logging
 
 import orjson
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
-from opentelemetry.sdk._logs.export import InMemoryLogExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
 from service.logs import fastlog
 from service.logs.pipeline import current_pipeline, setup_logging, shutdown_logging
 
 
 def test_root_logging_handler_exports_before_and_after_setup() -> None:
-    exporter = InMemoryLogExporter()
+    exporter = InMemoryLogRecordExporter()
     provider = LoggerProvider()
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
     handler = LoggingHandler(level=logging.NOTSET, logger_provider=provider)
