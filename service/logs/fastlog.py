@@ -33,7 +33,7 @@ from service.context import tracking_id_var
 from service.logs.format import render_fields
 from service.logs.sinks import report_fault
 
-__all__ = ["FastLogger", "FastRootLogger", "install", "installed", "uninstall"]
+__all__ = ["FastLogger", "FastRootLogger", "install", "installed", "refresh_process", "uninstall"]
 
 _LOGGING_FILE: str = logging._srcfile or ""
 _START_RAW: float = getattr(logging, "_startTime", 0.0)
@@ -369,6 +369,11 @@ def _logging_lock() -> contextlib.AbstractContextManager[object]:
     """logging's module lock (``logging._lock`` on 3.11-3.13; 3.13 removed ``_acquireLock``)."""
     lock = getattr(logging, "_lock", None)
     return lock if lock is not None else contextlib.nullcontext()
+
+
+def refresh_process() -> None:
+    """Read the pid and process name again (a server renamed its forked worker)."""
+    _Process.refresh()
 
 
 if hasattr(os, "register_at_fork"):

@@ -102,11 +102,23 @@ def _remove_plain_handlers(logger: logging.Logger) -> None:
             logger.removeHandler(handler)
 
 
-def _route_loggers() -> None:
+def _route_loggers(pipeline: Pipeline) -> None:
+    """Plain-text handlers off the routed loggers; records reach the bundle's handler exactly once.
+
+    A logger that carries a bundle handler itself (gunicorn.error, and uvicorn.error, which gunicorn's
+    uvicorn worker gives gunicorn.error's handlers) keeps it, pointed at ``pipeline``, and does not
+    propagate; every other routed logger propagates to the root handler.
+    """
     for name in ROUTED_LOGGERS:
         logger = logging.getLogger(name)
-        _remove_plain_handlers(logger)
-        logger.propagate = True
+        ours = False
+        for handler in list(logger.handlers):
+            if _prints_plain_text(handler):
+                logger.removeHandler(handler)
+            elif isinstance(handler, QueueLogHandler):
+                handler.pipeline = pipeline
+                ours = True
+        logger.propagate = not ours
         logger.disabled = False
         logger.setLevel(logging.NOTSET)
     for name in SILENCED_LOGGERS:
@@ -186,7 +198,7 @@ def _attach(pipeline: Pipeline) -> None:
     if not any(isinstance(h, QueueLogHandler) for h in root.handlers):
         root.addHandler(QueueLogHandler(pipeline))
     root.setLevel(pipeline.settings.level)
-    _route_loggers()
+    _route_loggers(pipeline)
     _capture_warnings()
     _install_exception_hooks()
 
