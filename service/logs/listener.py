@@ -39,6 +39,8 @@ class State(enum.Enum):
     ABANDONED = "abandoned"  # the bound ran out (stdout stalled): lines are counted as lost, never waited on
 
 
+_RUNNING = State.RUNNING  # the hot path compares with a module constant: an enum member lookup costs more
+
 _TRANSITIONS: frozenset[tuple[State, State]] = frozenset(
     {
         (State.STOPPED, State.RUNNING),  # start, resume (a new lifespan), a forked child
@@ -85,9 +87,9 @@ class Pipeline:
     # -- caller side -------------------------------------------------------------------------
     def submit(self, line: bytes) -> None:
         """Hand one rendered line to the listener (or, once it is stopped, write it now)."""
-        if self.state is State.RUNNING:
+        if self.state is _RUNNING:
             self.queue.put(line)
-            if self.state is State.RUNNING:
+            if self.state is _RUNNING:
                 return
             # The listener stopped meanwhile: the line may sit after its last take. Write the leftovers.
             self._write_sync(())
