@@ -1,6 +1,6 @@
-"""Cheaper ``LogRecord`` creation for stdlib loggers: same records, about half the cost.
+"""Cheaper ``LogRecord`` creation for stdlib loggers: the same records, built with less work.
 
-``logger.info("user %s did %s", uid, action)`` spends most of its ~4.5 µs before any handler runs:
+``logger.info("user %s did %s", uid, action)`` spends most of its time before any handler runs:
 ``findCaller`` walks the stack through a helper per frame, and ``LogRecord.__init__`` computes ~20
 attributes through a dozen calls (basename, splitext, getpid, the process and thread lookups).
 ``FastLogger`` takes the caller's frame directly, caches per-file names and per-process values, and
@@ -8,8 +8,8 @@ fills the very same attributes in one dict. Records are ordinary ``LogRecord`` i
 handler, filter and formatter sees exactly what stdlib would have produced.
 
 ``extra=`` is applied as ``Logger.makeRecord`` does. Anything unusual — other keyword arguments
-(``exc_info``, ``stack_info``, ``stacklevel``), a
-custom record factory, a call through ``logging.info()`` or a ``LoggerAdapter`` — goes through
+(``exc_info``, ``stack_info``, ``stacklevel``), a custom record factory, a replaced ``Logger.makeRecord``,
+a call through ``logging.info()`` or a ``LoggerAdapter`` — goes through
 ``_log_exact``, which mirrors ``Logger._log`` step by step. ``install()`` switches only loggers of the
 exact stdlib classes (a user's own Logger subclass is left alone) and only on a Python whose
 ``LogRecord`` has the attribute set this module fills; ``LOG_FAST_RECORDS=false`` turns it off.

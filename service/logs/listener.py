@@ -17,6 +17,7 @@ import enum
 import threading
 import time
 from collections.abc import Sequence
+from typing import cast
 
 from service.logs.format import render_event
 from service.logs.observer import PipelineObserver
@@ -39,14 +40,15 @@ class State(enum.Enum):
     ABANDONED = "abandoned"  # the bound ran out (stdout stalled): lines are counted as lost, never waited on
 
 
-_RUNNING = State.RUNNING  # the hot path compares with a module constant: an enum member lookup costs more
+# The hot path compares with module constants: an enum member lookup costs more.
+_RUNNING, _DRAINING = State.RUNNING, State.DRAINING
 
 _TRANSITIONS: frozenset[tuple[State, State]] = frozenset(
     {
         (State.STOPPED, State.RUNNING),  # start, resume (a new lifespan), a forked child
         (State.RUNNING, State.RUNNING),  # a forked child gets its own listener
         (State.RUNNING, State.DRAINING),  # drain: lifespan shutdown, SIGTERM path, exit
-        (State.DRAINING, State.STOPPED),  # everything queued was written
+        (State.DRAINING, State.STOPPED),  # the listener wrote everything queued; the drain takes the rest
         (State.DRAINING, State.ABANDONED),  # the shutdown bound ran out
     }
 )
@@ -87,11 +89,13 @@ class Pipeline:
     # -- caller side -------------------------------------------------------------------------
     def submit(self, line: bytes) -> None:
         """Hand one rendered line to the listener (or, once it is stopped, write it now)."""
-        if self.state is _RUNNING:
+        state = self.state
+        if state is _RUNNING or state is _DRAINING:
             self.queue.put(line)
-            if self.state is _RUNNING:
+            state = self.state
+            if state is _RUNNING or state is _DRAINING:
                 return
-            # The listener stopped meanwhile: the line may sit after its last take. Write the leftovers.
+            # Stopped meanwhile: the line may sit after the final take. Write the leftovers.
             self._write_sync(())
         else:
             self._write_sync((line,))
@@ -140,18 +144,20 @@ class Pipeline:
     def _write_batch(self, batch: list[bytes | _Barrier]) -> None:
         """Write ``batch`` (lines and flush barriers) in order. Holds the write lock."""
         try:  # the common batch is lines only: one join in C, no loop over the items
-            data = b"".join(batch)  # type: ignore[arg-type]
-        except TypeError:  # a flush barrier is in the batch
-            start = 0
-            for i, item in enumerate(batch):
-                if isinstance(item, _Barrier):  # everything before it is written first
-                    self._send(batch[start:i])  # type: ignore[arg-type]
+            data = b"".join(cast("list[bytes]", batch))
+        except TypeError:  # a flush barrier is in the batch: everything before it is written first
+            lines: list[bytes] = []
+            for item in batch:
+                if isinstance(item, _Barrier):
+                    self._send(lines)
+                    lines = []
                     item.event.set()
-                    start = i + 1
-            self._send(batch[start:])  # type: ignore[arg-type]
+                else:
+                    lines.append(item)
+            self._send(lines)
         else:
             if data:
-                self._send(batch, data)  # type: ignore[arg-type]
+                self._send(cast("list[bytes]", batch), data)
 
     def _send(self, lines: list[bytes], data: bytes | None = None) -> None:
         observer = self.observer
@@ -239,18 +245,18 @@ class Pipeline:
                 return 0
             self._deadline = time.monotonic() + bound
             self._move(State.DRAINING)
-            self.queue.close()  # blocked producers go on; they see DRAINING and write their line themselves
+            self.queue.close()  # blocked producers go on: the listener writes until the queue stays empty
             thread = self._thread
             if thread is not None and thread is not threading.current_thread():
                 thread.join(bound)
                 if thread.is_alive():
                     return self._give_up(bound)
-            self._write_sync(self._drop_report(force=True))
-            if self.abandoned:
-                return self._give_up(bound)
+            # A line queued from now on is written by its producer, which sees STOPPED after its append;
+            # one queued before is taken here.
             self._move(State.STOPPED)
+            self._write_sync(self._drop_report(force=True))
             self._deadline = float("inf")
-            return 0
+            return self._give_up(bound) if self.abandoned else 0
 
     def _give_up(self, bound: float) -> int:
         if self.state is State.DRAINING:
