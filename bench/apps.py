@@ -2,7 +2,9 @@
 
 Part 2 (``mw-*``): ``GET /plain`` returns a tiny JSON body and logs nothing; only the middleware differs.
 Part 3 and 4 (``stack-*``): ``GET /stack?n=N`` logs one handler line; with the access line that makes
-two JSON lines per request on stdout. ``GET /bench/stats`` returns how many ``/stack`` requests ran.
+two JSON lines per request on stdout. ``GET /pong`` is the lightest endpoint with the same two lines
+(``PlainTextResponse("pong")``): there logging is the largest share of a request.
+``GET /bench/stats`` counts the requests served.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
 
 MIDDLEWARE_VARIANTS = ("mw-bare", "mw-bundle", "mw-original", "mw-asgi-correlation-id", "mw-starlette-context")
 STACK_VARIANTS = ("stack-bare", "stack-bundle", "stack-original", "stack-structlog", "stack-acid-pjl")
@@ -47,6 +50,14 @@ def _app(with_logging: bool) -> FastAPI:
         if with_logging:
             log.info("handled request %s", n)
         return {"ok": True}
+
+    @app.get("/pong")
+    async def pong() -> PlainTextResponse:
+        global _hits
+        _hits += 1
+        if with_logging:
+            log.info("handled request %s", 0)
+        return PlainTextResponse("pong")
 
     @app.get("/bench/stats")
     async def stats() -> dict[str, int]:
