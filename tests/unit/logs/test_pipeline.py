@@ -172,6 +172,24 @@ def test_drop_policy_reports_the_count(out: io.BytesIO) -> None:
     assert written < 1001
 
 
+class Recorder:
+    """A PipelineObserver that keeps every call."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[list[bytes], float, int, int]] = []
+        self.failed: list[tuple[str, int]] = []
+        self.dropped: list[tuple[str, int]] = []
+
+    def batch_written(self, lines: Sequence[bytes], seconds: float, queue_depth: int, capacity: int) -> None:
+        self.batches.append((list(lines), seconds, queue_depth, capacity))
+
+    def write_failed(self, sink: str, lines: int) -> None:
+        self.failed.append((sink, lines))
+
+    def lines_dropped(self, reason: str, count: int) -> None:
+        self.dropped.append((reason, count))
+
+
 def test_block_policy_loses_nothing_when_stalled(out: io.BytesIO) -> None:
     """With the output stalled, the producer waits once the queue is full; released, every line arrives."""
     gate = threading.Event()
@@ -249,6 +267,8 @@ def test_stalled_output_bounds_shutdown_and_reports_the_loss(
             return super().write(data)
 
     pipeline = setup_logging(stream=Stalled(), shutdown_timeout=0.3)
+    recorder = Recorder()
+    pipeline.observer = recorder
     log = logging.getLogger("t")
     log.info("stuck in write")
     assert writing.wait(10)
@@ -259,6 +279,7 @@ def test_stalled_output_bounds_shutdown_and_reports_the_loss(
     assert time.monotonic() - started < 3
     log.info("after the bound")
     assert pipeline.abandoned == 7
+    assert recorder.dropped == [("shutdown", 6), ("shutdown", 1)]
     gate.set()
     [report] = [orjson.loads(x) for x in capfd.readouterr().err.splitlines()]
     assert report["level"] == "ERROR" and report["lines_lost"] == 6 and "LOG_SHUTDOWN_TIMEOUT" in report["message"]
@@ -299,24 +320,6 @@ def test_a_line_queued_as_the_drain_ends_is_written(out: io.BytesIO, monkeypatch
     logging.getLogger("t").info("last words")
     assert pipeline.state is State.STOPPED and len(pipeline.queue) == 0
     assert [r["message"] for r in lines(out)] == ["last words"]
-
-
-class Recorder:
-    """A PipelineObserver that keeps every call."""
-
-    def __init__(self) -> None:
-        self.batches: list[tuple[list[bytes], float, int, int]] = []
-        self.failed: list[tuple[str, int]] = []
-        self.dropped: list[tuple[str, int]] = []
-
-    def batch_written(self, lines: Sequence[bytes], seconds: float, queue_depth: int, capacity: int) -> None:
-        self.batches.append((list(lines), seconds, queue_depth, capacity))
-
-    def write_failed(self, sink: str, lines: int) -> None:
-        self.failed.append((sink, lines))
-
-    def lines_dropped(self, reason: str, count: int) -> None:
-        self.dropped.append((reason, count))
 
 
 def test_observer_sees_every_written_line(out: io.BytesIO) -> None:
