@@ -96,7 +96,7 @@ def _split(pathname: str) -> tuple[str, str]:
 
 def _task_name() -> str | None:
     """``LogRecord.taskName`` as 3.12+ computes it: the current asyncio task's name, else None."""
-    if not logging.logAsyncioTasks:  # type: ignore[attr-defined,unused-ignore]  # 3.12+
+    if not getattr(logging, "logAsyncioTasks", True):  # 3.12+: the switch stdlib checks
         return None
     asyncio = sys.modules.get("asyncio")
     if asyncio is None or asyncio.events._get_running_loop() is None:  # no loop: no task (and no exception)
