@@ -34,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="seconds-long run: tiny counts, correctness only")
     parser.add_argument("--parts", default="1,2,3,4", help="comma-separated parts to run (default: all)")
+    parser.add_argument(
+        "--pythons",
+        choices=["all", "current"],
+        help="Part 1 on every supported Python found (default) or on this one only (default with --smoke)",
+    )
     args = parser.parse_args(argv)
     parts = {int(p) for p in args.parts.split(",") if p.strip()}
     cfg = SMOKE if args.smoke else FULL
@@ -42,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     if 1 in parts:
         _log(f"part 1: log record throughput, {cfg['n']:,} records per variant")
-        results["part1"] = records.run(int(cfg["n"]), int(cfg["p1_rounds"]), warm=min(1000, int(cfg["n"])), log=_log)
+        pythons = args.pythons or ("current" if args.smoke else "all")
+        results["part1"] = records.run(
+            int(cfg["n"]), int(cfg["p1_rounds"]), warm=min(1000, int(cfg["n"])), log=_log, pythons=pythons
+        )
     if 2 in parts:
         _log("part 2: middleware cost")
         results["part2"] = web.part2(cfg["seconds"], int(cfg["rounds"]), cfg["warmup"], log=_log)

@@ -4,7 +4,9 @@ Part 2 (``mw-*``): ``GET /pong`` is the lightest endpoint (``PlainTextResponse("
 so nothing hides the middleware's own cost; only the middleware differs. ``mw-floor`` is the floor: a
 pure ASGI pass-through that appends one fixed header. ``GET /plain`` returns a tiny JSON body.
 Part 3 and 4 (``stack-*``): ``GET /stack?n=N`` logs one handler line; with the access line that makes
-two JSON lines per request on stdout. ``GET /bench/stats`` returns how many ``/stack`` requests ran.
+two JSON lines per request on stdout. ``GET /pong`` is the lightest endpoint with the same two lines
+(``PlainTextResponse("pong")``): there logging is the largest share of a request.
+``GET /bench/stats`` counts the requests served.
 """
 
 from __future__ import annotations
@@ -66,10 +68,6 @@ def _app(with_logging: bool) -> FastAPI:
     async def plain() -> dict[str, bool]:
         return {"ok": True}
 
-    @app.get("/pong")
-    async def pong() -> PlainTextResponse:
-        return PlainTextResponse("pong")
-
     if with_logging and os.environ.get("BENCH_STRUCTLOG") == "1":
         import structlog
 
@@ -82,6 +80,14 @@ def _app(with_logging: bool) -> FastAPI:
         if with_logging:
             log.info("handled request %s", n)
         return {"ok": True}
+
+    @app.get("/pong")
+    async def pong() -> PlainTextResponse:
+        global _hits
+        _hits += 1
+        if with_logging:
+            log.info("handled request %s", 0)
+        return PlainTextResponse("pong")
 
     @app.get("/bench/stats")
     async def stats() -> dict[str, int]:

@@ -63,7 +63,7 @@ def _fast(on: bool) -> bool:
 def measure(n: int, path: Path) -> dict[str, float | None]:
     from service.context import tracking_id_var
     from service.logs.format import render
-    from service.logs.pipeline import Pipeline, QueueLogHandler, setup_logging, shutdown_logging
+    from service.logs.pipeline import Pipeline, QueueLogHandler, State, setup_logging, shutdown_logging
     from service.settings import load_settings
 
     tracking_id_var.set(PART1_ID)
@@ -73,7 +73,7 @@ def measure(n: int, path: Path) -> dict[str, float | None]:
     rounds = max(1, n // BATCH)
     # A pipeline whose listener never runs: its queue keeps what the caller side hands over.
     idle = Pipeline(load_settings(queue_size=10_000_000), [])
-    idle._running = True
+    idle.state = State.RUNNING
     handler = QueueLogHandler(idle)
     keep = _Keep()
     samples: dict[str, list[float]] = {k: [] for k in ("stdlib", "fast", "handler", "render", "write")}

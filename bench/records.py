@@ -1,14 +1,19 @@
 """Part 1: log record throughput. Each variant runs in its own fresh, pinned subprocess.
 
 Child: ``python -m bench.records VARIANT N WARM PATH`` prints its timings as JSON.
-Parent: ``run(n, rounds)`` interleaves the variants over rounds, parses every output file, and
-reports medians per variant (``valid`` is False when any round's output was wrong).
+Parent: ``run(n, rounds)`` interleaves the variants (and the Pythons) over rounds, parses every output
+file, and reports medians per variant (``valid`` is False when any round's output was wrong). Every
+supported Python found on the machine (``interpreters()``) runs the same variants in the same run, so
+the report can set them side by side.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +33,52 @@ LABELS = {
 }
 
 
-def run_variant(variant: str, n: int, warm: int, path: Path, timeout: float = 300) -> dict[str, Any]:
+#: The Pythons the project supports; Part 1 runs on each one this machine has.
+SUPPORTED = ("3.11", "3.12", "3.13")
+
+
+def _candidates(version: str) -> Iterator[str]:
+    tag = version.replace(".", "")
+    yield os.environ.get(f"BENCH_PYTHON_{tag}", "")
+    yield str(ROOT / f".venv{tag}" / "bin" / "python")
+    if shutil.which("pyenv"):
+        found = subprocess.run(["pyenv", "prefix", version], capture_output=True, text=True, check=False)
+        if found.returncode == 0 and found.stdout.strip():
+            yield str(Path(found.stdout.strip().splitlines()[0]) / "bin" / "python3")
+
+
+def _ready(python: str) -> bool:
+    """``python`` exists and imports the project and every Part 1 peer."""
+    if not python or not Path(python).exists():
+        return False
+    probe = "import orjson, structlog, loguru, pythonjsonlogger, service.logs.pipeline"
+    done = subprocess.run([python, "-c", probe], capture_output=True, cwd=ROOT, env=clean_env(), check=False)
+    return done.returncode == 0
+
+
+def interpreters(which: str = "all") -> dict[str, str]:
+    """Version -> interpreter: this one, plus (``which="all"``) each other supported Python found with the
+    bench's dependencies (``BENCH_PYTHON_312=...``, ``.venv312/``, or ``pyenv prefix 3.12``)."""
+    current = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    found = {current: PYTHON}
+    if which == "all":
+        for version in SUPPORTED:
+            if version not in found:
+                python = next((c for c in _candidates(version) if _ready(c)), None)
+                if python is not None:
+                    found[version] = python
+    return dict(sorted(found.items()))
+
+
+def run_variant(
+    variant: str, n: int, warm: int, path: Path, timeout: float = 300, python: str = PYTHON
+) -> dict[str, Any]:
     """One fresh subprocess: timings plus the verdict of parsing its output file."""
     from bench.peers.logsetups import verify
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
-    command = pinned([PYTHON, "-m", "bench.records", variant, str(n), str(warm), str(path)], SERVER_CPU)
+    command = pinned([python, "-m", "bench.records", variant, str(n), str(warm), str(path)], SERVER_CPU)
     done = subprocess.run(command, capture_output=True, cwd=ROOT, env=clean_env(), timeout=timeout, check=False)
     if done.returncode != 0:
         return {"problems": [f"exit {done.returncode}: {done.stderr.decode(errors='replace')[-400:]}"]}
@@ -43,25 +87,38 @@ def run_variant(variant: str, n: int, warm: int, path: Path, timeout: float = 30
     return timing
 
 
-def run(n: int, rounds: int, warm: int = 1000, log: Any = print) -> dict[str, Any]:
-    samples: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
+def run(n: int, rounds: int, warm: int = 1000, log: Any = print, pythons: str = "all") -> dict[str, Any]:
+    found = interpreters(pythons)
+    log(f"  part 1 on Python {', '.join(found)}")
+    samples: dict[str, dict[str, list[dict[str, Any]]]] = {v: {var: [] for var in VARIANTS} for v in found}
     for round_no in range(rounds):
         order = VARIANTS if round_no % 2 == 0 else tuple(reversed(VARIANTS))
         for variant in order:
-            result = run_variant(variant, n, warm, OUT / f"records-{variant}.jsonl")
-            samples[variant].append(result)
-            if result["problems"]:
-                log(f"  part 1 round {round_no + 1} {variant}: INVALID {result['problems']}")
-            else:
-                log(
-                    f"  part 1 round {round_no + 1} {variant}: caller {result['caller_s'] / n * 1e6:.2f} us/rec,"
-                    f" e2e {n / result['e2e_s']:,.0f} rec/s"
-                )
-    results: dict[str, Any] = {"n": n, "rounds": rounds, "variants": {}}
+            for version, python in found.items():  # the Pythons interleaved too: load drifts hit them alike
+                path = OUT / f"records-{version}-{variant}.jsonl"
+                result = run_variant(variant, n, warm, path, python=python)
+                samples[version][variant].append(result)
+                if result["problems"]:
+                    log(f"  part 1 round {round_no + 1} {version} {variant}: INVALID {result['problems']}")
+                else:
+                    log(
+                        f"  part 1 round {round_no + 1} {version} {variant}:"
+                        f" caller {result['caller_s'] / n * 1e6:.2f} us/rec, e2e {n / result['e2e_s']:,.0f} rec/s"
+                    )
+    by_python = {version: {"python": found[version], "variants": _summary(samples[version], n)} for version in found}
+    current = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    results: dict[str, Any] = {"n": n, "rounds": rounds, "variants": by_python[current]["variants"]}
+    results["pythons"] = by_python
+    results["breakdown"] = breakdown(n)
+    return results
+
+
+def _summary(samples: dict[str, list[dict[str, Any]]], n: int) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
     for variant, runs in samples.items():
         good = [r for r in runs if not r["problems"]]
         problems = sorted({p for r in runs for p in r["problems"]})
-        results["variants"][variant] = {
+        summary[variant] = {
             "label": LABELS[variant],
             "valid": not problems,
             "problems": problems,
@@ -70,8 +127,7 @@ def run(n: int, rounds: int, warm: int = 1000, log: Any = print) -> dict[str, An
             "cpu_us": median([r["cpu_s"] / n * 1e6 for r in good]),
             "samples": len(good),
         }
-    results["breakdown"] = breakdown(n)
-    return results
+    return summary
 
 
 def breakdown(n: int, timeout: float = 300) -> dict[str, Any]:

@@ -62,6 +62,7 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {entry['label']} | {_num(entry['caller_us'], '{:.2f}')} | {_num(entry['e2e_rps'])}"
                 f" | {_num(entry['cpu_us'], '{:.2f}')} | {_validity(entry)} |"
             )
+        out += part1_by_python(p1)
         bd = p1.get("breakdown") or {}
         if "stdlib_record_us" in bd:
             out += [
@@ -87,14 +88,25 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             f"## {title} ({part['rounds']} interleaved rounds of {part['seconds']:g} s, medians)",
             "",
-            "| variant | req/s | vs bare | p50 ms | p99 ms | server CPU µs/request | output |",
-            "|---|---:|---:|---:|---:|---:|---|",
+        ]
+        pong = key == "part3" and all("pong" in e for e in part["variants"].values())
+        if pong:
+            out += [
+                '`/stack` returns a small JSON body; `/pong` is the lightest endpoint (`PlainTextResponse("pong")`),'
+                " with the same handler line and access line, where logging weighs most.",
+                "",
+            ]
+        extra_head = " pong req/s | pong vs bare |" if pong else ""
+        out += [
+            "| variant | req/s | vs bare | p50 ms | p99 ms | server CPU µs/request |" + extra_head + " output |",
+            "|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if pong else "") + "---|",
         ]
         for entry in part["variants"].values():
+            extra = f" | {_num(entry['pong']['rps'])} | {_num(entry['pong']['vs_bare'], '{:.0%}')}" if pong else ""
             out.append(
                 f"| {entry['label']} | {_num(entry['rps'])} | {_num(entry['vs_bare'], '{:.0%}')}"
                 f" | {_num(entry['p50_ms'], '{:.2f}')} | {_num(entry['p99_ms'], '{:.2f}')}"
-                f" | {_num(entry['cpu_us'], '{:.0f}')} | {_validity(entry)} |"
+                f" | {_num(entry['cpu_us'], '{:.0f}')}{extra} | {_validity(entry)} |"
             )
     p4 = results.get("part4")
     if p4:
@@ -128,6 +140,49 @@ SHORT = {
     "stack-bare": "bare (no logs)", "stack-bundle": "this project", "stack-original": "original design",
     "stack-structlog": "structlog", "stack-acid-pjl": "asgi-corr-id + pjl",
 }  # fmt: skip
+
+
+def part1_by_python(p1: dict[str, Any]) -> list[str]:
+    """Part 1 on each Python of the run, side by side: records/s and the Part 1 targets' ratios."""
+    pythons: dict[str, Any] = p1.get("pythons") or {}
+    if len(pythons) < 2:
+        return []
+    versions = list(pythons)
+    out = [
+        "",
+        "On each supported Python, same run (end-to-end records/s; the Pythons interleaved per variant):",
+        "",
+        "| variant | " + " | ".join(f"Python {v}" for v in versions) + " |",
+        "|---|" + "---:|" * len(versions),
+    ]
+    first = pythons[versions[0]]["variants"]
+    for variant, entry in first.items():
+        cells = []
+        for version in versions:
+            e = pythons[version]["variants"][variant]
+            cells.append(_num(e["e2e_rps"]) if e["valid"] else "INVALID")
+        out.append(f"| {entry['label']} | " + " | ".join(cells) + " |")
+
+    def ratio(version: str, metric: str, a: str, b: str) -> float | None:
+        variants = pythons[version]["variants"]
+        if not (variants[a]["valid"] and variants[b]["valid"]):
+            return None
+        return float(variants[a][metric]) / float(variants[b][metric])
+
+    checks: tuple[tuple[str, str, str, str, float, int], ...] = (  # name, metric, a, b, goal, sign (+1: at most)
+        ("caller µs: bundle / original (≤ 0.50)", "caller_us", "bundle", "original", 0.5, 1),
+        ("records/s: bundle / original (≥ 3.0)", "e2e_rps", "bundle", "original", 3.0, -1),
+        ("records/s: bundle / structlog (≥ 1.5)", "e2e_rps", "bundle", "structlog", 1.5, -1),
+        ("records/s: floor / bundle (≤ 2.5)", "e2e_rps", "floor", "bundle", 2.5, 1),
+    )
+    for name, metric, a, b, goal, sign in checks:
+        cells = []
+        for version in versions:
+            value = ratio(version, metric, a, b)
+            ok = value is not None and sign * value <= sign * goal
+            cells.append("n/a" if value is None else f"{value:.2f} {'PASS' if ok else 'MISS'}")
+        out.append(f"| *{name}* | " + " | ".join(cells) + " |")
+    return out
 
 
 def where_the_time_goes(results: dict[str, Any]) -> list[str]:

@@ -140,6 +140,7 @@ def part3(seconds: float, rounds: int, warmup: float, samples: int, log: Log = p
     sent: dict[str, dict[str, int]] = {}
     try:
         runs = _interleaved(servers, "/stack?n=0", seconds, rounds, warmup, log, "part 3")
+        light = _interleaved(servers, "/pong", seconds, rounds, warmup, log, "part 3 pong")
         for variant, server in servers.items():  # the correctness pass: IDs from the response headers
             if variant in STACK_ID:
                 sent[variant] = _sample_requests(server, STACK_ID[variant][0], samples)
@@ -147,12 +148,14 @@ def part3(seconds: float, rounds: int, warmup: float, samples: int, log: Log = p
         for server in servers.values():
             server.stop()
     bare = median([r.rps for r in runs["stack-bare"]])
+    bare_light = median([r.rps for r in light["stack-bare"]])
     results = {}
     for variant in STACK_VARIANTS:
         summary = _summary(runs[variant], bare)
+        pong = _summary(light[variant], bare_light)
         problems = []
-        if summary["errors"]:
-            problems.append(f"{summary['errors']} failed requests")
+        if summary["errors"] or pong["errors"]:
+            problems.append(f"{summary['errors'] + pong['errors']} failed requests")
         counted = 0
         if variant in STACK_ID:
             check = check_stack_output(variant, servers[variant].stdout_path, sent[variant])
@@ -163,6 +166,7 @@ def part3(seconds: float, rounds: int, warmup: float, samples: int, log: Log = p
         results[variant] = {
             "label": STACK_LABELS[variant],
             **summary,
+            "pong": {key: pong[key] for key in ("rps", "vs_bare", "p50_ms", "p99_ms", "cpu_us", "requests")},
             "request_pairs_checked": counted,
             "problems": problems,
             "valid": not problems,

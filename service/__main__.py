@@ -4,7 +4,6 @@ finds a tracking ID across file-mode logs."""
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -14,14 +13,17 @@ from service.settings import LEVELS, SettingsError, load_settings, normalise_lev
 __all__ = ["main"]
 
 
-def _fatal(message: str) -> int:
-    """A startup error as one JSON line on stderr (``kubectl logs | jq`` keeps working), exit status 2."""
-    record = logging.LogRecord("service", logging.CRITICAL, __file__, 0, message, None, None, func="main")
-    from service.logs.format import render
+def _startup_line(level: str, message: str) -> None:
+    """One JSON line on stderr about startup itself (``kubectl logs | jq`` keeps working)."""
+    from service.logs.format import render_event
 
-    record.tracking_id = None
-    sys.stderr.write(render(record).decode())
+    sys.stderr.write(render_event(level, "service", message, func="main").decode())
     sys.stderr.flush()
+
+
+def _fatal(message: str) -> int:
+    """A startup error, then exit status 2."""
+    _startup_line("CRITICAL", message)
     return 2
 
 
@@ -81,13 +83,7 @@ def _serve_parser() -> argparse.ArgumentParser:
 
 
 def _warn(message: str) -> None:
-    """A startup warning as one JSON line on stderr."""
-    record = logging.LogRecord("service", logging.WARNING, __file__, 0, message, None, None, func="main")
-    from service.logs.format import render
-
-    record.tracking_id = None
-    sys.stderr.write(render(record).decode())
-    sys.stderr.flush()
+    _startup_line("WARNING", message)
 
 
 def serve(argv: Sequence[str]) -> int:

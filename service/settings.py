@@ -65,6 +65,8 @@ class LogSettings(BaseSettings):
     fast_records: bool = True
     # How often (seconds) dropped-record counts are reported under LOG_OVERFLOW=drop.
     drop_report_interval: float = Field(default=10.0, gt=0, le=3600)
+    # Seconds shutdown may spend writing queued lines (a stalled stdout); then they are counted as lost.
+    shutdown_timeout: float = Field(default=5.0, gt=0, le=600)
     # File mode (LOG_MODE=file|both).
     dir: Path = Path("logs")
     file_name: str = Field(default="app", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

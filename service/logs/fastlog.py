@@ -1,6 +1,6 @@
-"""Cheaper ``LogRecord`` creation for stdlib loggers: same records, about half the cost.
+"""Cheaper ``LogRecord`` creation for stdlib loggers: the same records, built with less work.
 
-``logger.info("user %s did %s", uid, action)`` spends most of its ~4.5 µs before any handler runs:
+``logger.info("user %s did %s", uid, action)`` spends most of its time before any handler runs:
 ``findCaller`` walks the stack through a helper per frame, and ``LogRecord.__init__`` computes ~20
 attributes through a dozen calls (basename, splitext, getpid, the process and thread lookups).
 ``FastLogger`` takes the caller's frame directly, caches per-file names and per-process values, and
@@ -8,8 +8,8 @@ fills the very same attributes in one dict. Records are ordinary ``LogRecord`` i
 handler, filter and formatter sees exactly what stdlib would have produced.
 
 ``extra=`` is applied as ``Logger.makeRecord`` does. Anything unusual — other keyword arguments
-(``exc_info``, ``stack_info``, ``stacklevel``), a
-custom record factory, a call through ``logging.info()`` or a ``LoggerAdapter`` — goes through
+(``exc_info``, ``stack_info``, ``stacklevel``), a custom record factory, a replaced ``Logger.makeRecord``,
+a call through ``logging.info()`` or a ``LoggerAdapter`` — goes through
 ``_log_exact``, which mirrors ``Logger._log`` step by step. ``install()`` switches only loggers of the
 exact stdlib classes (a user's own Logger subclass is left alone) and only on a Python whose
 ``LogRecord`` has the attribute set this module fills; ``LOG_FAST_RECORDS=false`` turns it off.
@@ -17,6 +17,7 @@ exact stdlib classes (a user's own Logger subclass is left alone) and only on a 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -30,25 +31,38 @@ from typing import Any
 
 from service.context import tracking_id_var
 from service.logs.format import render_fields
+from service.logs.sinks import report_fault
 
-__all__ = ["FastLogger", "FastRootLogger", "install", "installed", "uninstall"]
+__all__ = ["FastLogger", "FastRootLogger", "install", "installed", "refresh_process", "uninstall"]
 
 _LOGGING_FILE: str = logging._srcfile or ""
-_START: float = logging._startTime  # type: ignore[attr-defined]
+_START_RAW: float = getattr(logging, "_startTime", 0.0)
+#: When ``logging`` was imported, in seconds: 3.13 keeps it in nanoseconds (an int).
+_START: float = _START_RAW / 1e9 if isinstance(_START_RAW, int) else _START_RAW
 _LEVEL_NAMES: dict[int, str] = logging._levelToName
+#: 3.12 added ``taskName`` (the running asyncio task's name) to every LogRecord.
+_TASK_NAME = sys.version_info >= (3, 12)
 _EXPECTED_KEYS = (
-    "name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module", "exc_info",
-    "exc_text", "stack_info", "lineno", "funcName", "created", "msecs", "relativeCreated", "thread",
-    "threadName", "processName", "process",
-)  # fmt: skip
+    *("name", "msg", "args", "levelname", "levelno", "pathname", "filename", "module", "exc_info"),
+    *("exc_text", "stack_info", "lineno", "funcName", "created", "msecs", "relativeCreated", "thread"),
+    *("threadName", "processName", "process"),
+    *(("taskName",) if _TASK_NAME else ()),
+)
 _getframe = sys._getframe
 _time = time.time
 _get_ident = threading.get_ident
 _current_thread = threading.current_thread
 _new_record = logging.LogRecord.__new__
 _DEBUG, _INFO, _WARNING, _ERROR, _CRITICAL = (
-    logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL,
-)  # fmt: skip
+    logging.DEBUG,
+    logging.INFO,
+    logging.WARNING,
+    logging.ERROR,
+    logging.CRITICAL,
+)
+#: Methods that, replaced (Sentry patches ``Logger.callHandlers``), make a record observable beyond our handler.
+_CALL_HANDLERS = logging.Logger.callHandlers
+_MAKE_RECORD = logging.Logger.makeRecord
 
 _names: dict[str, tuple[str, str]] = {}  # pathname -> (filename, module)
 _direct_type: type[logging.Handler] | None = None  # see install(direct=...)
@@ -78,6 +92,20 @@ def _split(pathname: str) -> tuple[str, str]:
         names = (pathname, "Unknown module")
     _names[pathname] = names
     return names
+
+
+def _task_name() -> str | None:
+    """``LogRecord.taskName`` as 3.12+ computes it: the current asyncio task's name, else None."""
+    if not getattr(logging, "logAsyncioTasks", True):  # 3.12+: the switch stdlib checks
+        return None
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None or asyncio.events._get_running_loop() is None:  # no loop: no task (and no exception)
+        return None
+    try:
+        task = asyncio.current_task()
+        return task.get_name() if task is not None else None
+    except Exception:
+        return None
 
 
 def _is_internal(frame: FrameType) -> bool:
@@ -123,36 +151,67 @@ class FastLogger(logging.Logger):
             extra = kwargs["extra"]
         code = frame.f_code
         pathname = code.co_filename
-        if pathname == _LOGGING_FILE or logging.getLogRecordFactory() is not logging.LogRecord:
+        cls = type(self)
+        if (
+            pathname == _LOGGING_FILE
+            or cls.makeRecord is not _MAKE_RECORD
+            or logging.getLogRecordFactory() is not logging.LogRecord
+        ):
             self._log_exact(level, msg, args, frame, extra=extra)
             return
         names = _names.get(pathname) or _split(pathname)
         if args and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
             args = args[0]
         created = _time()
-        if extra is None and _direct_type is not None and not self.disabled:
+        if (
+            extra is None
+            and _direct_type is not None
+            and cls.callHandlers is _CALL_HANDLERS
+            and cls.handle is _HANDLE
+            and not self.disabled
+        ):
             handler = self._direct_route(level)
             if handler is not None:  # nobody but the bundle's handler would see the record: skip it
-                handler.submit_line(
-                    render_fields(created, _LEVEL_NAMES.get(level) or logging.getLevelName(level), self.name,
-                                  _Process.name, tracking_id_var.get(), names[0], frame.f_lineno, code.co_name,
-                                  msg, args)
-                )  # fmt: skip
+                line = render_fields(
+                    created,
+                    _LEVEL_NAMES.get(level) or logging.getLevelName(level),
+                    self.name,
+                    _Process.name,
+                    tracking_id_var.get(),
+                    names[0],
+                    frame.f_lineno,
+                    code.co_name,
+                    msg,
+                    args,
+                )
+                handler.pipeline.submit(line)
                 return
         record = _new_record(logging.LogRecord)
-        record.__dict__ = {
-            "name": self.name, "msg": msg, "args": args,
-            "levelname": _LEVEL_NAMES.get(level) or logging.getLevelName(level), "levelno": level,
-            "pathname": pathname, "filename": names[0], "module": names[1],
-            "exc_info": None, "exc_text": None, "stack_info": None,
-            "lineno": frame.f_lineno, "funcName": code.co_name,
-            "created": created, "msecs": int((created - int(created)) * 1000) + 0.0,
+        record.__dict__ = attrs = {
+            "name": self.name,
+            "msg": msg,
+            "args": args,
+            "levelname": _LEVEL_NAMES.get(level) or logging.getLevelName(level),
+            "levelno": level,
+            "pathname": pathname,
+            "filename": names[0],
+            "module": names[1],
+            "exc_info": None,
+            "exc_text": None,
+            "stack_info": None,
+            "lineno": frame.f_lineno,
+            "funcName": code.co_name,
+            "created": created,
+            "msecs": int((created - int(created)) * 1000) + 0.0,
             "relativeCreated": (created - _START) * 1000,
-            "thread": _get_ident(), "threadName": _current_thread().name,
-            "processName": _Process.name, "process": _Process.pid,
-        }  # fmt: skip
+            "thread": _get_ident(),
+            "threadName": _current_thread().name,
+            "processName": _Process.name,
+            "process": _Process.pid,
+        }
+        if _TASK_NAME:
+            attrs["taskName"] = _task_name()
         if extra is not None:  # as Logger.makeRecord does it
-            attrs = record.__dict__
             for key in extra:
                 if key in ("message", "asctime") or key in attrs:
                     raise KeyError(f"Attempt to overwrite {key!r} in LogRecord")
@@ -228,6 +287,9 @@ class FastLogger(logging.Logger):
             self.callHandlers(record)
 
 
+_HANDLE = FastLogger.handle
+
+
 class FastRootLogger(FastLogger, logging.RootLogger):
     """The root logger with FastLogger's methods."""
 
@@ -243,6 +305,21 @@ def _usable() -> bool:
     )
 
 
+_said_off = False
+
+
+def _say_off() -> None:
+    """Once per process: one JSON line on stderr saying the fast records are off, and why."""
+    global _said_off
+    if _said_off:
+        return
+    _said_off = True
+    report_fault(
+        "fast records off: this Python's LogRecord differs from the one FastLogger fills; stdlib builds them",
+        python=sys.version.split()[0],
+    )
+
+
 def installed() -> bool:
     return type(logging.getLogger()) is FastRootLogger
 
@@ -250,11 +327,13 @@ def installed() -> bool:
 def install(direct: type[logging.Handler] | None = None) -> bool:
     """Switch the root and every stdlib-class logger (existing and future) to the fast methods.
 
-    ``direct``: a handler class with ``submit_line(bytes)``; when a record would reach only one such
-    handler (and no filter), the line is rendered straight from the call, without a LogRecord.
+    ``direct``: a handler class whose instances have ``pipeline.submit(line)``; when a record would reach
+    only one such handler, no filter and no replaced ``Logger`` method could see it, the line is rendered
+    straight from the call, without a LogRecord.
     """
     global _direct_type
     if not _usable():
+        _say_off()
         return False
     _direct_type = direct
     _Process.refresh()
@@ -286,12 +365,15 @@ def uninstall() -> None:
             root.__class__ = logging.RootLogger  # type: ignore[assignment]
 
 
-class _logging_lock:
-    def __enter__(self) -> None:
-        logging._acquireLock()  # type: ignore[attr-defined]
+def _logging_lock() -> contextlib.AbstractContextManager[object]:
+    """logging's module lock (``logging._lock`` on 3.11-3.13; 3.13 removed ``_acquireLock``)."""
+    lock = getattr(logging, "_lock", None)
+    return lock if lock is not None else contextlib.nullcontext()
 
-    def __exit__(self, *exc: object) -> None:
-        logging._releaseLock()  # type: ignore[attr-defined]
+
+def refresh_process() -> None:
+    """Read the pid and process name again (a server renamed its forked worker)."""
+    _Process.refresh()
 
 
 if hasattr(os, "register_at_fork"):

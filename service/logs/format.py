@@ -9,28 +9,32 @@ yields a line that says what went wrong.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import traceback
 from typing import Any
 
 import orjson
 
-__all__ = ["RESERVED_FIELDS", "JsonFormatter", "render", "render_line"]
+from service.context import trace_context_var, tracking_id_var
+
+__all__ = ["RESERVED_FIELDS", "JsonFormatter", "render", "render_event", "render_fields", "render_line", "timestamp"]
 
 #: Keys the formatter owns. An ``extra=`` key with one of these names is kept as ``extra_<key>``.
 #: ``kubernetes``, ``stream``, ``time`` and ``_p`` are added by Fluent Bit's CRI parser and
 #: kubernetes filter at the top level of the record, so the app must not emit them itself.
 RESERVED_FIELDS = frozenset(
     {
-        "@timestamp", "level", "name", "processName", "tracking_id", "loc", "func", "message",
-        "exc_info", "stack_info", "kubernetes", "stream", "time", "_p", "log",
+        *("@timestamp", "level", "name", "processName", "tracking_id", "loc", "func", "message"),
+        *("trace_id", "span_id", "trace_flags", "exc_info", "stack_info"),
+        *("kubernetes", "stream", "time", "_p", "log"),
     }
-)  # fmt: skip
+)
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` (or another handler).
 _RECORD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
-    "message", "asctime", "taskName", "tracking_id", "color_message",
-}  # fmt: skip
+    *("message", "asctime", "taskName", "tracking_id", "color_message"),
+}
 # A record with exactly this many attributes (the standard ones plus our tracking_id) has no extras.
 _PLAIN_LEN = len(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) + 1
 
@@ -78,11 +82,16 @@ class _Clock:
 _MILLIS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
-def _millis(ms: int) -> str:
-    return _MILLIS[ms] if 0 <= ms < 1000 else f".{ms:03d}Z"
-
-
 _clock = _Clock()
+
+
+def timestamp(created: float) -> str:
+    """``created`` (seconds since the epoch) as RFC 3339 UTC with milliseconds, e.g. ``2026-01-02T03:04:05.678Z``."""
+    second = int(created)
+    cached = _clock.cached
+    prefix = cached[1] if cached[0] == second else _clock.prefix(second)
+    ms = int((created - second) * 1000)
+    return prefix + (_MILLIS[ms] if 0 <= ms < 1000 else f".{ms:03d}Z")
 
 
 def _unrenderable(msg: object, args: object, exc: Exception) -> str:
@@ -124,37 +133,50 @@ def _extras(record: logging.LogRecord, out: dict[str, Any]) -> None:
 
 
 def _fields(
-    created: float, msecs: float, levelname: str, name: str, process_name: str | None, tracking_id: object,
-    filename: str, lineno: int, func: str | None, msg: object, args: Any,
-) -> dict[str, Any]:  # fmt: skip
-    """The eight fields of the original design, in its order. The hot path: the clock cache is read inline."""
-    second = int(created)
-    cached = _clock.cached
-    prefix = cached[1] if cached[0] == second else _clock.prefix(second)
-    ms = int(msecs)
+    stamp: str,
+    levelname: str,
+    name: str,
+    process_name: str | None,
+    tracking_id: object,
+    loc: str,
+    func: str | None,
+    msg: object,
+    args: Any,
+) -> dict[str, Any]:
+    """The eight fields every line starts with, then the trace fields when a trace context is bound."""
     try:
         message = str(msg) % args if args else (msg if type(msg) is str else str(msg))
     except Exception as exc:
         message = _unrenderable(msg, args, exc)
-    return {
-        "@timestamp": prefix + (_MILLIS[ms] if 0 <= ms < 1000 else _millis(ms)),
+    out = {
+        "@timestamp": stamp,
         "level": levelname,
         "name": name,
         "processName": process_name,
         "tracking_id": tracking_id,
-        "loc": f"{filename}:{lineno}",
+        "loc": loc,
         "func": func,
         "message": message,
     }
+    trace = trace_context_var.get()
+    if trace is not None:
+        out["trace_id"], out["span_id"], out["trace_flags"] = trace
+    return out
 
 
 def to_dict(record: logging.LogRecord) -> dict[str, Any]:
     """The record as the dict that becomes its JSON line."""
     out = _fields(
-        record.created, record.msecs, record.levelname, record.name, record.processName,
-        getattr(record, "tracking_id", None), record.filename, record.lineno, record.funcName,
-        record.msg, record.args,
-    )  # fmt: skip
+        timestamp(record.created),
+        record.levelname,
+        record.name,
+        record.processName,
+        getattr(record, "tracking_id", None),
+        f"{record.filename}:{record.lineno}",
+        record.funcName,
+        record.msg,
+        record.args,
+    )
     if record.exc_info or record.exc_text:
         out["exc_info"] = _exc_text(record)
     if record.stack_info:
@@ -187,14 +209,45 @@ def render(record: logging.LogRecord) -> bytes:
 
 
 def render_fields(
-    created: float, levelname: str, name: str, process_name: str, tracking_id: object,
-    filename: str, lineno: int, func: str, msg: object, args: Any,
-) -> bytes:  # fmt: skip
+    created: float,
+    levelname: str,
+    name: str,
+    process_name: str,
+    tracking_id: object,
+    filename: str,
+    lineno: int,
+    func: str,
+    msg: object,
+    args: Any,
+) -> bytes:
     """The line ``render`` would make for a plain record with these attributes (no exc_info or extras)."""
     return _dumps(
-        _fields(created, (created - int(created)) * 1000, levelname, name, process_name, tracking_id,
-                filename, lineno, func, msg, args)
-    )  # fmt: skip
+        _fields(timestamp(created), levelname, name, process_name, tracking_id, f"{filename}:{lineno}", func, msg, args)
+    )
+
+
+def render_event(level: str, name: str, message: str, *, func: str | None = None, **fields: Any) -> bytes:
+    """A line about the process itself, built without a LogRecord: startup errors, the pipeline's own reports.
+
+    Same fields and order as every other line; ``fields`` come after ``message`` (reserved names get
+    the ``extra_`` prefix, as ``extra=`` keys do).
+    """
+    mp = sys.modules.get("multiprocessing")  # imported by every server that names its processes
+    out = _fields(
+        timestamp(time.time()),
+        level,
+        name,
+        mp.current_process().name if mp is not None else "MainProcess",
+        tracking_id_var.get(),
+        "",
+        func,
+        message,
+        None,
+    )
+    out["loc"] = None
+    for key, value in fields.items():
+        out[f"extra_{key}" if key in RESERVED_FIELDS else key] = value
+    return _dumps(out)
 
 
 def render_line(record: logging.LogRecord) -> str:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import sys
 from typing import IO, Any, Protocol
+
+from service.logs.format import render_event
 
 __all__ = ["Sink", "StreamSink", "report_fault"]
 
@@ -20,43 +23,67 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-def report_fault(message: str) -> None:
-    """One plain line on stderr about the logging machinery itself (it cannot log through itself)."""
+def report_fault(message: str, level: str = "WARNING", **fields: Any) -> None:
+    """One JSON line on stderr about the logging machinery itself (it cannot log through itself)."""
+    stderr = sys.__stderr__
+    if stderr is None:
+        return
+    with contextlib.suppress(Exception):  # stderr closed too: nothing left to tell
+        stderr.write(render_event(level, "service.logs", message, **fields).decode())
+        stderr.flush()
+
+
+def _fd_of(stream: IO[Any]) -> int | None:
+    """The file descriptor behind ``stream``, when it is a real one (not pytest's capture or a BytesIO)."""
     try:
-        sys.__stderr__.write(f"logging: {message}\n")  # type: ignore[union-attr]
-        sys.__stderr__.flush()  # type: ignore[union-attr]
-    except Exception:
-        pass
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    return fd if isinstance(fd, int) and fd >= 0 else None
 
 
 class StreamSink:
-    """A stream such as stdout: binary writes to its buffer, flushed once per batch."""
+    """A stream such as stdout, written once per batch.
+
+    A real file descriptor is written with ``os.write``, not through ``sys.stdout.buffer``: a write stuck on
+    a stalled pipe then holds no lock that the interpreter's exit (flushing stdout) or ``print`` would wait on.
+    """
 
     name = "stdout"
 
     def __init__(self, stream: IO[Any] | None = None) -> None:
         self._stream = stream if stream is not None else sys.stdout
+        self._fd = _fd_of(self._stream)
         self._faulted = False
 
     def write(self, data: bytes) -> bool:
         stream = self._stream
         try:
-            buffer = getattr(stream, "buffer", None)
-            if buffer is None and isinstance(stream, io.BufferedIOBase | io.RawIOBase):
-                buffer = stream
-            if buffer is not None:
-                buffer.write(data)
-                buffer.flush()
+            if self._fd is not None:
+                self._write_fd(self._fd, data)
             else:
-                stream.write(data.decode())
-                stream.flush()
+                buffer = getattr(stream, "buffer", None)
+                if buffer is None and isinstance(stream, io.BufferedIOBase | io.RawIOBase):
+                    buffer = stream
+                if buffer is not None:
+                    buffer.write(data)
+                    buffer.flush()
+                else:
+                    stream.write(data.decode())
+                    stream.flush()
             self._faulted = False
             return True
         except Exception as exc:  # closed or broken pipe: say so once per episode, keep the service up
             if not self._faulted:
                 self._faulted = True
-                report_fault(f"cannot write to {getattr(stream, 'name', stream)!s}: {exc!r}")
+                report_fault(f"cannot write to {getattr(stream, 'name', stream)!s}: {exc!r}", "ERROR")
             return False
+
+    @staticmethod
+    def _write_fd(fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # a closed or broken stream has nothing left to flush

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 
 from service import TrackingIDMiddleware, get_tracking_id
 from service.context import tracking_id_var
-from service.logs.pipeline import current_pipeline, setup_logging, shutdown_logging
+from service.logs.pipeline import State, current_pipeline, setup_logging, shutdown_logging
 
 log = logging.getLogger("t.app")
 
@@ -252,11 +252,11 @@ def test_lifespan_shutdown_drains_and_a_new_lifespan_resumes(out: io.BytesIO) ->
     with TestClient(app) as client:
         client.get("/ctx")
         pipeline = current_pipeline()
-        assert pipeline is not None and pipeline._running
-    assert not pipeline._running, "drained at lifespan shutdown"
+        assert pipeline is not None and pipeline.state is State.RUNNING
+    assert current_pipeline() is pipeline and pipeline.state.name == "STOPPED", "drained at lifespan shutdown"
     assert len([r for r in records(out) if r["name"] == "service.access"]) == 1
     with TestClient(app) as client:
-        assert pipeline._running, "a new lifespan brings the listener back"
+        assert pipeline.state is State.RUNNING, "a new lifespan brings the listener back"
         client.get("/ctx")
     assert len([r for r in records(out) if r["name"] == "service.access"]) == 2
 

@@ -231,14 +231,14 @@ class TestDirectRoute:
         from service.context import bind_tracking_id
         from service.logs.pipeline import QueueLogHandler
 
-        calls = []
-        original = QueueLogHandler.submit_line
+        calls: list[logging.LogRecord] = []
+        original = QueueLogHandler.handle
 
-        def spy(self: QueueLogHandler, line: bytes) -> None:
-            calls.append(line)
-            original(self, line)
+        def spy(self: QueueLogHandler, record: logging.LogRecord) -> bool:
+            calls.append(record)
+            return original(self, record)
 
-        monkeypatch.setattr(QueueLogHandler, "submit_line", spy)
+        monkeypatch.setattr(QueueLogHandler, "handle", spy)
         handler = next(h for h in logging.getLogger().handlers if isinstance(h, QueueLogHandler))
 
         def emit() -> None:
@@ -249,7 +249,7 @@ class TestDirectRoute:
 
         with bind_tracking_id("direct-0001"):
             emit()
-            assert len(calls) == 4, "the direct route was taken"
+            assert calls == [], "the direct route was taken: no record reached the handler"
             handler.addFilter(lambda record: True)
             emit()
             assert len(calls) == 4, "a filter forces the record route"
@@ -319,3 +319,92 @@ def test_process_name_in_forked_child(keep: Keep) -> None:
     logged, actual = queue.get(timeout=60)
     process.join(30)
     assert logged == actual and actual.startswith("ForkProcess-")
+
+
+def test_installs_on_this_python(keep: Keep) -> None:
+    """The fast path is not switched off on any supported Python (3.12 added taskName, 3.13 moved the lock)."""
+    assert fastlog.install() and fastlog.installed()
+    fastlog.uninstall()
+    assert type(logging.getLogger()) is logging.RootLogger
+
+
+def in_a_named_task() -> None:
+    import asyncio
+
+    async def main() -> None:
+        await asyncio.create_task(asyncio.to_thread(log.info, "from a thread"), name="worker-7")
+        await asyncio.create_task(_log_async(), name="handler-task")
+
+    asyncio.run(main())
+
+
+async def _log_async() -> None:
+    log.info("from a task")
+
+
+def test_same_records_inside_asyncio_tasks(keep: Keep) -> None:
+    """3.12+ records carry the running task's name (taskName), None off the loop: FastLogger fills it as stdlib."""
+    fastlog.uninstall()
+    in_a_named_task()
+    fastlog.install()
+    in_a_named_task()
+    ours = [_attrs(r) for r in keep.records if r.name == log.name]  # not asyncio's own debug lines
+    for attrs in ours:
+        attrs.pop("thread")  # each asyncio.run has its own thread pool
+    std_thread, std_task, fast_thread, fast_task = ours
+    assert fast_thread == std_thread and fast_task == std_task
+    if sys.version_info >= (3, 12):
+        assert (fast_thread["taskName"], fast_task["taskName"]) == (None, "handler-task")
+
+
+def test_relative_created_matches_stdlib(keep: Keep) -> None:
+    """relativeCreated is milliseconds since logging was imported (3.13 keeps that start in nanoseconds)."""
+    both(keep, plain)
+    std, fast = keep.records[-2:]
+    assert abs(fast.relativeCreated - std.relativeCreated) < 1000
+
+
+def test_says_once_on_stderr_when_it_turns_itself_off(
+    keep: Keep, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A Python whose LogRecord differs: install() declines and says so in one JSON line on stderr, once."""
+    import orjson
+
+    monkeypatch.setattr(fastlog, "_EXPECTED_KEYS", ("name",))
+    monkeypatch.setattr(fastlog, "_said_off", False)
+    assert not fastlog.install() and not fastlog.install()
+    assert type(logging.getLogger()) is logging.RootLogger
+    [line] = capfd.readouterr().err.splitlines()
+    event = orjson.loads(line)
+    assert event["level"] == "WARNING" and "fast records off" in event["message"]
+
+
+def test_replaced_logger_methods_see_every_record(keep: Keep, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A patched Logger.callHandlers (Sentry's way in) or makeRecord gets every record, fast records on."""
+    from service.logs.pipeline import setup_logging, shutdown_logging
+
+    seen: list[str] = []
+    original_call, original_make = logging.Logger.callHandlers, logging.Logger.makeRecord
+
+    def call_handlers(self: logging.Logger, record: logging.LogRecord) -> None:
+        seen.append("call:" + record.getMessage())
+        original_call(self, record)
+
+    def make_record(self: logging.Logger, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = original_make(self, *args, **kwargs)
+        seen.append("make:" + record.getMessage())
+        return record
+
+    import io
+
+    setup_logging(stream=io.BytesIO())
+    try:
+        logging.getLogger().handlers.remove(keep)
+        monkeypatch.setattr(logging.Logger, "callHandlers", call_handlers)
+        log.info("one")
+        monkeypatch.setattr(logging.Logger, "callHandlers", original_call)
+        monkeypatch.setattr(logging.Logger, "makeRecord", make_record)
+        log.info("two")
+    finally:
+        shutdown_logging()
+    assert seen == ["call:one", "make:two"]
