@@ -55,7 +55,7 @@ def _pipeline(*sinks: StreamSink, **overrides: object) -> tuple[Pipeline, _Metri
 def _fallback_line() -> bytes:
     """The renderer's line for a record it cannot render (no timestamp: not in the standard shape)."""
     record = logging.LogRecord("t", logging.INFO, "f.py", 1, "m", None, None)
-    record.msecs = "broken"  # type: ignore[assignment]
+    record.created = "broken"  # type: ignore[assignment]
     line = render(record)
     assert not line.startswith(b'{"@timestamp"')
     return line
