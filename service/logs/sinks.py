@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import select
+import stat
 import sys
+from collections.abc import Iterator
 from typing import IO, Any, Protocol
 
 from service.logs.format import render_event
@@ -54,13 +57,18 @@ class StreamSink:
     def __init__(self, stream: IO[Any] | None = None) -> None:
         self._stream = stream if stream is not None else sys.stdout
         self._fd = _fd_of(self._stream)
+        self._chunk = _atomic_size(self._fd)
         self._faulted = False
 
     def write(self, data: bytes) -> bool:
         stream = self._stream
         try:
             if self._fd is not None:
-                self._write_fd(self._fd, data)
+                if self._chunk and len(data) > self._chunk:
+                    for piece in _line_chunks(data, self._chunk):
+                        self._write_fd(self._fd, piece)
+                else:
+                    self._write_fd(self._fd, data)
             else:
                 buffer = getattr(stream, "buffer", None)
                 if buffer is None and isinstance(stream, io.BufferedIOBase | io.RawIOBase):
@@ -80,7 +88,7 @@ class StreamSink:
             return False
 
     @staticmethod
-    def _write_fd(fd: int, data: bytes) -> None:
+    def _write_fd(fd: int, data: bytes | memoryview) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
@@ -88,3 +96,30 @@ class StreamSink:
     def close(self) -> None:
         with contextlib.suppress(Exception):  # a closed or broken stream has nothing left to flush
             self._stream.flush()
+
+
+def _atomic_size(fd: int | None) -> int:
+    """PIPE_BUF when ``fd`` is a pipe or socket that other processes may share (uvicorn workers, a forked
+    child): the kernel keeps a write of at most that size whole, so a batch is written in line-aligned
+    pieces of that size and no process's line is ever torn by another's. 0 (no splitting) otherwise."""
+    if fd is None:
+        return 0
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return 0
+    return select.PIPE_BUF if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) else 0
+
+
+def _line_chunks(data: bytes, size: int) -> Iterator[memoryview]:
+    """``data`` (whole lines) in pieces of at most ``size`` bytes that end at a newline; a longer line alone."""
+    view = memoryview(data)
+    start, end = 0, len(data)
+    while start < end:
+        cut = data.rfind(b"\n", start, start + size)
+        if cut < 0:  # one line longer than ``size``: it cannot be atomic, but it goes out alone
+            cut = data.find(b"\n", start + size)
+            if cut < 0:
+                cut = end - 1
+        yield view[start : cut + 1]
+        start = cut + 1
