@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.context import TraceContext, trace_context_var, tracking_id_var
@@ -321,7 +322,11 @@ class TrackingIDMiddleware:
     def _lifespan_send(self, send: Send) -> Send:
         async def lifespan_send(message: Message) -> None:
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
-                drain_logging()  # nothing queued may die with the process (uvicorn re-raises SIGTERM)
+                # Nothing queued may die with the process (uvicorn re-raises SIGTERM right after, so atexit
+                # does not run): drain before the message is sent, on a thread of its own (a fresh limiter:
+                # hung sync endpoints holding every default token cannot delay it), so the loop keeps running
+                # while the drain waits up to LOG_SHUTDOWN_TIMEOUT on a stalled stdout.
+                await anyio.to_thread.run_sync(drain_logging, limiter=anyio.CapacityLimiter(1))
             await send(message)
 
         return lifespan_send

@@ -91,7 +91,8 @@ class Pipeline:
         """Hand one rendered line to the listener (or, once it is stopped, write it now)."""
         state = self.state
         if state is _RUNNING or state is _DRAINING:
-            self.queue.put(line)
+            if not self.queue.put(line) and not self.queue.drop:
+                self._abandon(1)  # shed: the queue was full after a shutdown signal (see BatchQueue.stop_waiting)
             state = self.state
             if state is _RUNNING or state is _DRAINING:
                 return

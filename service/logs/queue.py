@@ -14,6 +14,8 @@ import threading
 from collections import deque
 from typing import Generic, TypeVar
 
+from service.logs.signals import stop_waiting_on_shutdown
+
 __all__ = ["BatchQueue"]
 
 T = TypeVar("T")
@@ -37,6 +39,9 @@ class BatchQueue(Generic[T]):
         self._space = threading.Condition(threading.Lock())
         self._blocked = 0
         self._closed = False
+        #: Set by a shutdown signal (block policy): a full queue no longer makes producers wait.
+        self.stopping = False
+        self.shed = 0  # records not queued because the queue was full after shutdown was requested
 
     def __len__(self) -> int:
         return len(self._items)
@@ -56,18 +61,34 @@ class BatchQueue(Generic[T]):
     def _make_room(self) -> bool:
         if not self._hurry.is_set():
             self._hurry.set()
-        with self._space:
-            if self.drop:
+        if self.drop:
+            with self._space:
                 self.dropped += 1
-                return False
-            self._blocked += 1
-            try:
-                while len(self._items) >= self.maxsize and not self._closed:
-                    self._wake.set()
-                    self._space.wait(0.1)
-            finally:
-                self._blocked -= 1
-        return True
+            return False
+        if not self.stopping:
+            # On the main thread this is the event loop's: a SIGTERM must still get it to run its shutdown.
+            with stop_waiting_on_shutdown(self.stop_waiting), self._space:
+                self._blocked += 1
+                try:
+                    while len(self._items) >= self.maxsize and not self._closed and not self.stopping:
+                        self._wake.set()
+                        self._space.wait(0.1)
+                finally:
+                    self._blocked -= 1
+        if len(self._items) < self.maxsize or self._closed:
+            return True
+        with self._space:
+            self.shed += 1
+        return False
+
+    def stop_waiting(self) -> None:
+        """Shutdown was requested: producers stop waiting for room (what finds the queue full is shed).
+
+        Safe inside a signal handler (sets flags only); waiting producers notice within 0.1 s.
+        """
+        self.stopping = True
+        self._wake.set()
+        self._hurry.set()
 
     def wait(self, timeout: float | None = None) -> None:
         """Listener: sleep until something was put (or ``timeout``); then take the batch with ``take``."""

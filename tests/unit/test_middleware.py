@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 import types
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import anyio
 import orjson
 import pytest
 from fastapi import BackgroundTasks, FastAPI, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from starlette.testclient import TestClient
+from starlette.types import Message, Receive, Scope, Send
 
 from service import TrackingIDMiddleware, get_tracking_id
 from service.context import tracking_id_var
@@ -259,6 +262,57 @@ def test_lifespan_shutdown_drains_and_a_new_lifespan_resumes(out: io.BytesIO) ->
         assert pipeline.state is State.RUNNING, "a new lifespan brings the listener back"
         client.get("/ctx")
     assert len([r for r in records(out) if r["name"] == "service.access"]) == 2
+
+
+def test_the_lifespan_drain_keeps_the_event_loop_running() -> None:
+    """With the output stalled the drain waits up to LOG_SHUTDOWN_TIMEOUT: on a thread of its own, so the
+    loop goes on meanwhile; and it is over (bound run out) before lifespan.shutdown.complete is sent."""
+    gate = threading.Event()
+
+    class Stalled(io.BytesIO):
+        def write(self, data: Any) -> int:
+            gate.wait(30)
+            return super().write(data)
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+
+    sent: list[tuple[str, State]] = []
+    ticks = 0
+
+    async def main() -> None:
+        nonlocal ticks
+        incoming: list[Message] = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+        done = anyio.Event()
+
+        async def receive() -> Message:
+            return incoming.pop(0)
+
+        async def send(message: Message) -> None:
+            sent.append((message["type"], pipeline.state))
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                await anyio.sleep(0.01)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(ticker)
+            await TrackingIDMiddleware(inner)({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+            done.set()
+
+    try:
+        pipeline = setup_logging(stream=Stalled(), shutdown_timeout=1.0)
+        logging.getLogger("t").info("stuck in the stalled write")
+        anyio.run(main)
+    finally:
+        gate.set()
+        shutdown_logging()
+    assert sent[-1] == ("lifespan.shutdown.complete", State.ABANDONED), sent
+    assert ticks >= 10, f"the loop ran {ticks} times during a 1 s drain"
 
 
 def echo_headers_app(**options: Any) -> FastAPI:
