@@ -40,6 +40,7 @@ SUPPORTED = ("3.11", "3.12", "3.13")
 def _candidates(version: str) -> Iterator[str]:
     tag = version.replace(".", "")
     yield os.environ.get(f"BENCH_PYTHON_{tag}", "")
+    yield str(ROOT / f".venv-py{version}" / "bin" / "python")  # what scripts/test.sh makes
     yield str(ROOT / f".venv{tag}" / "bin" / "python")
     if shutil.which("pyenv"):
         found = subprocess.run(["pyenv", "prefix", version], capture_output=True, text=True, check=False)
@@ -58,7 +59,7 @@ def _ready(python: str) -> bool:
 
 def interpreters(which: str = "all") -> dict[str, str]:
     """Version -> interpreter: this one, plus (``which="all"``) each other supported Python found with the
-    bench's dependencies (``BENCH_PYTHON_312=...``, ``.venv312/``, or ``pyenv prefix 3.12``)."""
+    bench's dependencies (``BENCH_PYTHON_312=...``, ``.venv-py3.12/``, ``.venv312/``, or ``pyenv prefix 3.12``)."""
     current = f"{sys.version_info[0]}.{sys.version_info[1]}"
     found = {current: PYTHON}
     if which == "all":
