@@ -31,7 +31,8 @@ def test_the_readme_try_it_block_works_even_when_startup_is_slow(tmp_path: Path)
     assert "./scripts/serve.sh" in block and "8000" in block
     port = free_port()
     slow_start = f"sh -c 'sleep 3; exec {sys.executable} -m service --port {port}'"
-    script = block.replace("./scripts/serve.sh", slow_start).replace("8000", str(port)).replace("/tmp/", f"{tmp_path}/")
+    # /tmp/ first: the interpreter's own path may be under /tmp (a CI clone there)
+    script = block.replace("/tmp/", f"{tmp_path}/").replace("8000", str(port)).replace("./scripts/serve.sh", slow_start)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOG_")}
     result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT)
     lines = [orjson.loads(line) for line in result.stdout.splitlines() if line.startswith('{"@timestamp"')]
