@@ -482,8 +482,11 @@ def test_disk_full_mid_run_requests_keep_succeeding_and_no_line_is_torn(tmp_path
         wait_for(back, "file logging to resume")
         assert service.stop() in (0, -signal.SIGTERM)
     stderr = service.stderr_text().splitlines()
-    assert len([line for line in stderr if "cannot write" in line]) == 1, stderr
-    assert any("No space left" in line for line in stderr), stderr
+    faults = [line for line in stderr if "cannot write" in line]
+    # One report per episode. A nearly full disk may flap: each failed batch is taken back, which frees room
+    # for the next small one, so a second episode can start; every report is still this ENOSPC, once a retry.
+    assert 1 <= len(faults) <= 3, stderr
+    assert all("No space left" in line for line in faults), stderr
     read_log(full_tmpfs / "app.log")  # every line whole: a half-written batch was taken back
     ids = {r.headers["x-tracking-id"] for r in during}
     assert ids <= access_ids({"stdout": service.records()})
