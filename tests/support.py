@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import socket
@@ -165,3 +166,12 @@ class ServiceProcess:
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.stop()
+
+
+def flushed_records(stream: io.BytesIO) -> list[dict[str, Any]]:
+    """Every line the current pipeline wrote into ``stream`` (the ``out`` fixture), parsed, after a flush."""
+    from service.logs.pipeline import current_pipeline
+
+    pipeline = current_pipeline()
+    assert pipeline is not None and pipeline.flush(10)
+    return [orjson.loads(x) for x in stream.getvalue().splitlines()]

@@ -9,10 +9,9 @@ import logging
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 import pytest
 from fastapi import FastAPI, WebSocket
 from fastapi.responses import StreamingResponse
@@ -25,22 +24,8 @@ from starlette.testclient import TestClient
 
 from service import TrackingIDMiddleware
 from service.context import trace_context_var
-from service.logs.pipeline import current_pipeline, setup_logging, shutdown_logging
 from tests.support import ROOT
-
-
-@pytest.fixture
-def out() -> Iterator[io.BytesIO]:
-    stream = io.BytesIO()
-    setup_logging(stream=stream)
-    yield stream
-    shutdown_logging()
-
-
-def records(stream: io.BytesIO) -> list[dict[str, Any]]:
-    pipeline = current_pipeline()
-    assert pipeline is not None and pipeline.flush(10)
-    return [orjson.loads(x) for x in stream.getvalue().splitlines()]
+from tests.support import flushed_records as records
 
 
 def failing_app() -> FastAPI:

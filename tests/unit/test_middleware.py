@@ -7,7 +7,7 @@ import logging
 import threading
 import types
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -21,22 +21,9 @@ from starlette.types import Message, Receive, Scope, Send
 from service import TrackingIDMiddleware, get_tracking_id
 from service.context import tracking_id_var
 from service.logs.pipeline import State, current_pipeline, setup_logging, shutdown_logging
+from tests.support import flushed_records as records
 
 log = logging.getLogger("t.app")
-
-
-@pytest.fixture
-def out() -> Iterator[io.BytesIO]:
-    stream = io.BytesIO()
-    setup_logging(stream=stream)
-    yield stream
-    shutdown_logging()
-
-
-def records(stream: io.BytesIO) -> list[dict[str, Any]]:
-    pipeline = current_pipeline()
-    assert pipeline is not None and pipeline.flush(10)
-    return [orjson.loads(x) for x in stream.getvalue().splitlines()]
 
 
 def build(**options: Any) -> FastAPI:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,7 +14,6 @@ from starlette.testclient import TestClient
 
 from service import TrackingIDMiddleware, aforward_tracking_id, format_traceparent, parse_traceparent
 from service.context import trace_context_var
-from service.logs.pipeline import setup_logging, shutdown_logging
 
 TRACE = "12345678901234567890123456789012"
 PARENT = "1234567890123456"
@@ -72,14 +70,6 @@ def test_format_traceparent_round_trips() -> None:
     assert format_traceparent((TRACE, PARENT, "01")) == VALID
     assert parse_traceparent(VALID) == (TRACE, PARENT, "01")
     assert format_traceparent() is None, "outside a request"
-
-
-@pytest.fixture
-def out() -> Iterator[io.BytesIO]:
-    stream = io.BytesIO()
-    setup_logging(stream=stream)
-    yield stream
-    shutdown_logging()
 
 
 def app_with(**options: Any) -> FastAPI:
