@@ -116,7 +116,7 @@ def build(variant: str) -> tuple[Any, bool]:
         if variant == "mw-bundle":
             os.environ["LOG_ACCESS"] = "false"  # only the middleware is measured
         setup_logging()
-        app = _app(with_logging=True)
+        app = _app(with_logging=variant == "stack-bundle")  # Part 2 measures the middleware alone
         app.add_middleware(TrackingIDMiddleware.from_settings)
         return app, False
 
@@ -126,7 +126,7 @@ def build(variant: str) -> tuple[Any, bool]:
         from bench.peers import original
 
         original.setup_logging(sys.stdout)
-        app = _app(with_logging=True)
+        app = _app(with_logging=variant == "stack-original")
         app.add_middleware(original.TrackingIDMiddleware, access_log=variant == "stack-original")
         return app, False
 

@@ -26,8 +26,7 @@ trace_context_var: ContextVar[TraceContext | None] = ContextVar("trace_context",
 
 def new_tracking_id() -> str:
     """A fresh ID: a random UUID4 in its canonical 36-character form, as ``str(uuid.uuid4())`` makes it
-    (16 bytes of ``os.urandom``, version 4, RFC 4122 variant) without building a ``UUID`` object:
-    ~0.8 instead of ~2.1 µs, once per request."""
+    (16 bytes of ``os.urandom``, version 4, RFC 4122 variant), without building a ``UUID`` object."""
     h = os.urandom(16).hex()
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 

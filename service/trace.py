@@ -7,8 +7,10 @@ Spec: https://www.w3.org/TR/trace-context/ (``traceparent`` header, processing m
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from random import getrandbits
+from typing import Any
 
 from service.context import TraceContext, trace_context_var
 
@@ -93,16 +95,28 @@ def format_traceparent(context: TraceContext | None = None) -> str | None:
     return f"00-{context[0]}-{context[1]}-{context[2]}"
 
 
+_otel_current: Callable[[], Any] | None = None  # OpenTelemetry's "current context" getter, once imported
+
+
+def _find_otel_current() -> Callable[[], Any] | None:
+    global _otel_current
+    otel = sys.modules.get("opentelemetry.context")
+    runtime = getattr(otel, "_RUNTIME_CONTEXT", None)  # None while the module is still being imported
+    if runtime is None:
+        return None
+    # The default runtime keeps the context in one ContextVar: read it directly, two Python frames
+    # less per request than ``opentelemetry.context.get_current()``; any other runtime goes through it.
+    var = getattr(runtime, "_current_context", None)
+    _otel_current = var.get if isinstance(var, ContextVar) else getattr(otel, "get_current", None)
+    return _otel_current
+
+
 def otel_trace_context() -> TraceContext | None:
     """The active OpenTelemetry span's context, if OpenTelemetry is in use and a valid span is active.
-
     Costs one dict lookup when OpenTelemetry was never imported (then no span can be active either):
     the package is neither required nor imported here.
     """
-    otel = sys.modules.get("opentelemetry.context")
-    if otel is None:
-        return None
-    current = otel.get_current()
+    current = (_otel_current or _find_otel_current() or _no_context)()
     if not current:  # the empty context: no span (FastAPI imports OpenTelemetry even when unused)
         return None
     trace = sys.modules.get("opentelemetry.trace")
@@ -112,3 +126,7 @@ def otel_trace_context() -> TraceContext | None:
     if not context.is_valid:
         return None
     return f"{context.trace_id:032x}", f"{context.span_id:016x}", f"{int(context.trace_flags) & 0xFF:02x}"
+
+
+def _no_context() -> None:
+    return None

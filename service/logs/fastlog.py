@@ -33,7 +33,16 @@ from service.context import tracking_id_var
 from service.logs.format import render_fields
 from service.logs.sinks import report_fault
 
-__all__ = ["FastLogger", "FastRootLogger", "install", "installed", "refresh_process", "uninstall"]
+__all__ = [
+    "FastLogger",
+    "FastRootLogger",
+    "direct_handler",
+    "install",
+    "installed",
+    "process_name",
+    "refresh_process",
+    "uninstall",
+]
 
 _LOGGING_FILE: str = logging._srcfile or ""
 _START_RAW: float = getattr(logging, "_startTime", 0.0)
@@ -48,6 +57,8 @@ _EXPECTED_KEYS = (
     *("threadName", "processName", "process"),
     *(("taskName",) if _TASK_NAME else ()),
 )
+#: ``extra=`` keys ``Logger.makeRecord`` refuses (KeyError): the record's own attributes.
+_RECORD_KEYS = frozenset({*_EXPECTED_KEYS, "message", "asctime"})
 _getframe = sys._getframe
 _time = time.time
 _get_ident = threading.get_ident
@@ -163,26 +174,28 @@ class FastLogger(logging.Logger):
         if args and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
             args = args[0]
         created = _time()
-        if (
-            extra is None
-            and _direct_type is not None
-            and cls.callHandlers is _CALL_HANDLERS
-            and cls.handle is _HANDLE
-            and not self.disabled
-        ):
+        if _direct_type is not None and cls.callHandlers is _CALL_HANDLERS and cls.handle is _HANDLE:
             handler = self._direct_route(level)
             if handler is not None:  # nobody but the bundle's handler would see the record: skip it
+                tracking_id = tracking_id_var.get()
+                if extra is not None:
+                    for key in extra:  # as Logger.makeRecord checks it
+                        if key in _RECORD_KEYS:
+                            raise KeyError(f"Attempt to overwrite {key!r} in LogRecord")
+                    if "tracking_id" in extra:  # an explicit extra={"tracking_id": ...} wins, as on a record
+                        tracking_id = extra["tracking_id"]
                 line = render_fields(
                     created,
                     _LEVEL_NAMES.get(level) or logging.getLevelName(level),
                     self.name,
                     _Process.name,
-                    tracking_id_var.get(),
+                    tracking_id,
                     names[0],
                     frame.f_lineno,
                     code.co_name,
                     msg,
                     args,
+                    extra,
                 )
                 handler.pipeline.submit(line)
                 return
@@ -221,6 +234,8 @@ class FastLogger(logging.Logger):
     def _direct_route(self, level: int) -> Any:
         """The bundle's root handler, if it is the only handler this record would reach and no filter
         (on a logger or on it) could see the record; else None. Mirrors ``Logger.callHandlers``."""
+        if self.disabled:
+            return None
         found = None
         logger: logging.Logger | None = self
         while logger is not None:
@@ -288,6 +303,27 @@ class FastLogger(logging.Logger):
 
 
 _HANDLE = FastLogger.handle
+
+
+def direct_handler(logger: logging.Logger, level: int) -> Any:
+    """The bundle's handler when a line of ``logger`` at ``level`` (enabled) would reach it alone, so
+    that it may be rendered without a record, exactly as ``FastLogger`` does; else None."""
+    cls = type(logger)
+    if (
+        _direct_type is None
+        or not isinstance(logger, FastLogger)
+        or cls.callHandlers is not _CALL_HANDLERS
+        or cls.handle is not _HANDLE
+        or cls.makeRecord is not _MAKE_RECORD
+        or logging.getLogRecordFactory() is not logging.LogRecord
+    ):
+        return None
+    return logger._direct_route(level)
+
+
+def process_name() -> str:
+    """``processName`` as FastLogger fills it."""
+    return _Process.name
 
 
 class FastRootLogger(FastLogger, logging.RootLogger):

@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -219,11 +220,17 @@ def render_fields(
     func: str,
     msg: object,
     args: Any,
+    extra: Mapping[str, object] | None = None,
 ) -> bytes:
-    """The line ``render`` would make for a plain record with these attributes (no exc_info or extras)."""
-    return _dumps(
-        _fields(timestamp(created), levelname, name, process_name, tracking_id, f"{filename}:{lineno}", func, msg, args)
-    )
+    """The line ``render`` would make for a record with these attributes and ``extra=`` keys (no
+    exc_info); the caller has checked ``extra`` as ``Logger.makeRecord`` does."""
+    loc = f"{filename}:{lineno}"
+    out = _fields(timestamp(created), levelname, name, process_name, tracking_id, loc, func, msg, args)
+    if extra:
+        for key, value in extra.items():
+            if key not in _RECORD_ATTRS:  # as ``_extras`` does for a record's extra attributes
+                out[f"extra_{key}" if key in RESERVED_FIELDS else key] = value
+    return _dumps(out)
 
 
 def render_event(level: str, name: str, message: str, *, func: str | None = None, **fields: Any) -> bytes:

@@ -1,4 +1,4 @@
-"""The middleware's default generator: UUID4 strings from os.urandom, made in batches."""
+"""The middleware's fresh IDs, made in batches: UUID4 strings from os.urandom and W3C trace contexts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from service.ids import buffered_tracking_id
+from service.ids import buffered_trace_context, buffered_tracking_id
 
 
 def test_every_id_is_a_canonical_uuid4_and_unique() -> None:
@@ -47,4 +47,42 @@ def test_a_forked_child_never_hands_out_its_parents_ids() -> None:
     with os.fdopen(read) as pipe:
         child = set(pipe.read().split("\n"))
     parent = {buffered_tracking_id() for _ in range(300)}
+    assert not child & parent
+
+
+def test_every_hex_digit_of_an_id_is_random() -> None:
+    """Each of the 30 free digits of a UUID4 takes all 16 values over a few batches (none is fixed)."""
+    made = [buffered_tracking_id().replace("-", "") for _ in range(2000)]
+    for position in range(32):
+        seen = {value[position] for value in made}
+        if position == 12:
+            assert seen == {"4"}  # the version
+        elif position == 16:
+            assert seen == set("89ab")  # the RFC 4122 variant
+        else:
+            assert len(seen) == 16, position
+
+
+def test_trace_contexts_are_w3c_ids_and_unique() -> None:
+    made = [buffered_trace_context() for _ in range(3000)]
+    assert len({t[0] for t in made}) == len({t[1] for t in made}) == 3000
+    for trace_id, span_id, flags in made:
+        assert len(trace_id) == 32 and len(span_id) == 16 and flags == "00"
+        assert set(trace_id + span_id) <= set("0123456789abcdef")
+        assert trace_id != "0" * 32 and span_id != "0" * 16
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_never_hands_out_its_parents_traces() -> None:
+    buffered_trace_context()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, "\n".join(buffered_trace_context()[0] for _ in range(10)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split("\n"))
+    parent = {buffered_trace_context()[0] for _ in range(300)}
     assert not child & parent

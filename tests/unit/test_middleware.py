@@ -419,6 +419,29 @@ class TestAccessMessage:
         assert access["message"] == '1.2.3.4:5 "GET /x\\x0a{"level":"CRITICAL"}\\x1b[31m\\x85" 404'
         assert access["message"].isprintable()
 
+    def test_direct_and_record_routes_give_the_same_access_line(self, out: io.BytesIO) -> None:
+        """The access line is rendered without a record when only the bundle's handler would see it;
+        with a filter on ``service.access`` a real record is made. Both lines are the same."""
+        seen: list[logging.LogRecord] = []
+        access = logging.getLogger("service.access")
+        self.call("/x%0a\u00e9", ("1.2.3.4", 5))
+
+        def spy(record: logging.LogRecord) -> bool:
+            seen.append(record)
+            return True
+
+        access.addFilter(spy)
+        try:
+            self.call("/x%0a\u00e9", ("1.2.3.4", 5))
+        finally:
+            access.filters.clear()
+        direct, via_record = [r for r in records(out) if r["name"] == "service.access"]
+        assert len(seen) == 1 and seen[0].getMessage() == via_record["message"]
+        for line in (direct, via_record):
+            line.pop("@timestamp"), line.pop("duration_ms"), line.pop("tracking_id")
+            line.pop("trace_id"), line.pop("span_id")
+        assert direct == via_record and direct["loc"].startswith("middleware.py:")
+
     def test_unknown_client_is_a_dash_not_none(self, out: io.BytesIO) -> None:
         """After a client RST the server may not know the peer: the message must not start with None."""
         self.call("/ctx", None)
@@ -437,7 +460,7 @@ class TestAccessMessage:
             calls.append(1)
             return time.perf_counter()
 
-        monkeypatch.setattr(middleware, "time", types.SimpleNamespace(perf_counter=counting))  # its clock only
+        monkeypatch.setattr(middleware, "time", types.SimpleNamespace(perf_counter=counting, time=time.time))
         logging.getLogger("service.access").setLevel(logging.WARNING)
         try:
             TestClient(build()).get("/ctx")

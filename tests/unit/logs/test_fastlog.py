@@ -197,6 +197,26 @@ def test_extra_may_not_overwrite_record_attributes(keep: Keep, key: str) -> None
         log.info("x", extra={key: 1})
 
 
+@pytest.mark.parametrize("key", ["message", "asctime", "levelname", "lineno"])
+def test_extra_may_not_overwrite_record_attributes_on_the_direct_route(key: str) -> None:
+    """The direct route (no record built) refuses the same keys as stdlib's makeRecord."""
+    import io
+
+    from service.logs.pipeline import current_pipeline, setup_logging, shutdown_logging
+
+    stream = io.BytesIO()
+    setup_logging(stream=stream)
+    try:
+        with pytest.raises(KeyError, match="Attempt to overwrite"):
+            log.info("x", extra={key: 1})
+        log.info("fine", extra={"user": 1})
+        pipeline = current_pipeline()
+        assert pipeline is not None and pipeline.flush(10)
+    finally:
+        shutdown_logging()
+    assert [line.count(b'"user":1') for line in stream.getvalue().splitlines()] == [1]
+
+
 def test_extra_with_other_keywords(keep: Keep) -> None:
     std, fast = both(keep, lambda: log.info("x %s", 1, extra={"user": 1}, stacklevel=1))
     assert fast == std and fast["user"] == 1
@@ -246,14 +266,18 @@ class TestDirectRoute:
             log.warning("%(a)s", {"a": "mapping"})
             log.error({"not": "a string"})
             log.info("bad %d", "arg")
+            log.info("with extras", extra={"user": 1, "level": "shadowed", "tracking_id": "explicit-01"})
+            log.info("uvicorn's", extra={"color_message": "dropped", "status": 200})
 
         with bind_tracking_id("direct-0001"):
             emit()
             assert calls == [], "the direct route was taken: no record reached the handler"
             handler.addFilter(lambda record: True)
             emit()
-            assert len(calls) == 4, "a filter forces the record route"
-        direct, via_record = self.lines(out)[:4], self.lines(out)[4:]
+            assert len(calls) == 6, "a filter forces the record route"
+        direct, via_record = self.lines(out)[:6], self.lines(out)[6:]
+        assert direct[4]["extra_level"] == "shadowed" and direct[4]["tracking_id"] == "explicit-01"
+        assert direct[5]["status"] == 200 and "color_message" not in direct[5]
         for a, b in zip(direct, via_record, strict=True):
             a.pop("@timestamp"), b.pop("@timestamp")  # made a few microseconds apart
             assert a == b
