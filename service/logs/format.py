@@ -189,7 +189,7 @@ def to_dict(record: logging.LogRecord) -> dict[str, Any]:
 
 def _dumps(out: dict[str, Any]) -> bytes:
     try:
-        return orjson.dumps(out, option=_OPTS)  # no default= hook on the common path: ~0.1 us less
+        return orjson.dumps(out, option=_OPTS)  # no default= hook on the common path: cheaper
     except TypeError:
         pass
     try:

@@ -34,7 +34,7 @@ class BatchQueue(Generic[T]):
         self._wake = threading.Event()
         self._hurry = threading.Event()  # cuts the listener's linger short
         # Wake the listener by ~1k lines: with many more rendered lines alive at once, glibc malloc slows
-        # every orjson.dumps (~1 KB buffers shrunk in place) from ~0.3 to ~2 us (measured).
+        # every orjson.dumps (its ~1 KB buffers are shrunk in place; see docs/benchmarks.md).
         self._high = max(1, min(maxsize // 2, 1024))
         self._space = threading.Condition(threading.Lock())
         self._blocked = 0
