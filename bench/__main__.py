@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pythons",
         choices=["all", "current"],
-        help="Part 1 on every supported Python found (default) or on this one only (default with --smoke)",
+        help="Parts 1-3 on every supported Python found (default) or on this one only (default with --smoke)",
     )
     args = parser.parse_args(argv)
     parts = {int(p) for p in args.parts.split(",") if p.strip()}
@@ -51,12 +51,20 @@ def main(argv: list[str] | None = None) -> int:
         results["part1"] = records.run(
             int(cfg["n"]), int(cfg["p1_rounds"]), warm=min(1000, int(cfg["n"])), log=_log, pythons=pythons
         )
-    if 2 in parts:
-        _log("part 2: middleware cost")
-        results["part2"] = web.part2(cfg["seconds"], int(cfg["rounds"]), cfg["warmup"], log=_log)
-    if 3 in parts:
-        _log("part 3: full stack")
-        results["part3"] = web.part3(cfg["seconds"], int(cfg["rounds"]), cfg["warmup"], int(cfg["samples"]), log=_log)
+    # The server parts on this Python, then (a full run) on each other supported Python found.
+    servers = records.interpreters(args.pythons or ("current" if args.smoke else "all"))
+    current = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    for version in [current, *(v for v in servers if v != current)]:
+        python = servers[version]
+        into = results if version == current else results.setdefault("servers_by_python", {}).setdefault(version, {})
+        if 2 in parts:
+            _log(f"part 2: middleware cost (Python {version})")
+            into["part2"] = web.part2(cfg["seconds"], int(cfg["rounds"]), cfg["warmup"], log=_log, python=python)
+        if 3 in parts:
+            _log(f"part 3: full stack (Python {version})")
+            into["part3"] = web.part3(
+                cfg["seconds"], int(cfg["rounds"]), cfg["warmup"], int(cfg["samples"]), log=_log, python=python
+            )
     if 4 in parts:
         _log("part 4: stalled stdout")
         results["part4"] = web.part4(

@@ -23,6 +23,7 @@ MIDDLEWARE_VARIANTS = (
     "mw-bare",
     "mw-floor",
     "mw-bundle",
+    "mw-bundle-quiet",
     "mw-bundle-access",
     "mw-original",
     "mw-asgi-correlation-id",
@@ -110,11 +111,13 @@ def build(variant: str) -> tuple[Any, bool]:
         app.add_middleware(FixedHeaderMiddleware)
         return app, False
 
-    if variant in ("mw-bundle", "mw-bundle-access", "stack-bundle"):
+    if variant in ("mw-bundle", "mw-bundle-quiet", "mw-bundle-access", "stack-bundle"):
         from service import TrackingIDMiddleware, setup_logging
 
         if variant == "mw-bundle":
             os.environ["LOG_ACCESS"] = "false"  # only the middleware is measured
+        if variant == "mw-bundle-quiet":
+            os.environ["LOG_LEVEL"] = "WARNING"  # the access line is on but below the level: it must cost nothing
         setup_logging()
         app = _app(with_logging=variant == "stack-bundle")  # Part 2 measures the middleware alone
         app.add_middleware(TrackingIDMiddleware.from_settings)

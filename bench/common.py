@@ -30,6 +30,8 @@ PEERS = (
     "fastapi",
     "starlette",
     "uvicorn",
+    "uvloop",
+    "httptools",
     "h11",
     "orjson",
     "structlog",

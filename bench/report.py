@@ -28,12 +28,13 @@ def markdown(results: dict[str, Any]) -> str:
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['system']}, {m['python']}",
         f"- Servers and the Part 1 processes pinned to core {meta['server_cpu']}, wrk to core {meta['load_cpu']}"
         f" ({meta['load_tool']}, 1 thread, {meta['connections']} connections);"
-        f" uvicorn {meta['versions'].get('uvicorn')} with its default asyncio loop and h11 (what the bundle installs).",
+        f" uvicorn {meta['versions'].get('uvicorn')} with its default `auto` loop and parser: uvloop and httptools,"
+        " which the bundle installs (`uvicorn[standard]`).",
         "- Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()),
         f"- Total run time: {meta['elapsed_s']:.0f} s; load average before / after:"
         f" {meta.get('load_before', '?')} / {meta.get('load_after', '?')} (other work on the machine skews results)",
         "",
-        "## Targets (issue 7), ratios from this run",
+        "## Targets, ratios from this run",
         "",
         "| target | measured | goal | verdict |",
         "|---|---|---|---|",
@@ -108,6 +109,7 @@ def markdown(results: dict[str, Any]) -> str:
                 f" | {_num(entry['p50_ms'], '{:.2f}')} | {_num(entry['p99_ms'], '{:.2f}')}"
                 f" | {_num(entry['cpu_us'], '{:.0f}')}{extra} | {_validity(entry)} |"
             )
+    out += servers_by_python(results)
     p4 = results.get("part4")
     if p4:
         out += [
@@ -135,11 +137,49 @@ def markdown(results: dict[str, Any]) -> str:
 SHORT = {
     "bundle": "this project", "original": "original design", "pjl-json": "python-json-logger",
     "pjl-orjson": "pjl Orjson", "structlog": "structlog", "loguru": "loguru", "floor": "hand-written floor",
-    "mw-bare": "bare", "mw-bundle": "this project", "mw-original": "original design",
+    "mw-bare": "bare", "mw-floor": "floor (fixed header)", "mw-bundle": "this project",
+    "mw-bundle-quiet": "this project, access < level", "mw-bundle-access": "this project + access line",
+    "mw-original": "original design",
     "mw-asgi-correlation-id": "asgi-correlation-id", "mw-starlette-context": "starlette-context",
     "stack-bare": "bare (no logs)", "stack-bundle": "this project", "stack-original": "original design",
     "stack-structlog": "structlog", "stack-acid-pjl": "asgi-corr-id + pjl",
 }  # fmt: skip
+
+
+def servers_by_python(results: dict[str, Any]) -> list[str]:
+    """Parts 2 and 3 on each Python of the run: /pong req/s as a share of bare FastAPI's on that Python."""
+    others: dict[str, Any] = results.get("servers_by_python") or {}
+    if not others or not (results.get("part2") or results.get("part3")):
+        return []
+    python = str(results["meta"]["versions"].get("python", "?"))
+    by_version = {".".join(python.split(".")[:2]): results, **others}
+    versions = list(by_version)
+    out = [
+        "",
+        "## Parts 2 and 3 on each Python (`/pong`, share of bare FastAPI's req/s on the same Python)",
+        "",
+        "Each Python's servers ran one after the other, each part interleaved as above.",
+        "",
+        "| variant | " + " | ".join(f"Python {v}" for v in versions) + " |",
+        "|---|" + "---:|" * len(versions),
+    ]
+    for key in ("part2", "part3"):
+        first = by_version[versions[0]].get(key)
+        if not first:
+            continue
+        for variant, entry in first["variants"].items():
+            cells = []
+            for version in versions:
+                part = by_version[version].get(key) or {"variants": {}}
+                e = part["variants"].get(variant)
+                if e is None:
+                    cells.append("n/a")
+                    continue
+                share = e["pong"]["vs_bare"] if key == "part3" else e["vs_bare"]
+                rps = e["pong"]["rps"] if key == "part3" else e["rps"]
+                cells.append(f"{_num(share, '{:.0%}')} ({_num(rps)})" + ("" if e["valid"] else " INVALID"))
+            out.append(f"| {'Part 2' if key == 'part2' else 'Part 3'}: {entry['label']} | " + " | ".join(cells) + " |")
+    return out
 
 
 def part1_by_python(p1: dict[str, Any]) -> list[str]:

@@ -20,9 +20,16 @@ class Server:
     """One variant's server. Stdout goes to a file in bench/out/, or to a pipe (``piped=True``)."""
 
     def __init__(
-        self, variant: str, env: Mapping[str, str] | None = None, *, piped: bool = False, tag: str = ""
+        self,
+        variant: str,
+        env: Mapping[str, str] | None = None,
+        *,
+        piped: bool = False,
+        tag: str = "",
+        python: str = PYTHON,
     ) -> None:
         self.variant = variant
+        self.python = python
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         name = f"{variant}{'-' + tag if tag else ''}"
@@ -37,7 +44,7 @@ class Server:
 
     def start(self) -> Server:
         OUT.mkdir(parents=True, exist_ok=True)
-        command = pinned([PYTHON, "-m", "bench.serve", self.variant, str(self.port)], SERVER_CPU)
+        command = pinned([self.python, "-m", "bench.serve", self.variant, str(self.port)], SERVER_CPU)
         with self.stderr_path.open("wb") as err:
             if self.piped:
                 self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, env=self.env, cwd=ROOT)

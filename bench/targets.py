@@ -1,4 +1,4 @@
-"""Issue 7's targets, evaluated on ratios measured side by side in the same run."""
+"""The benchmark targets (issues 7, 10 and 11), evaluated on ratios measured side by side in the same run."""
 
 from __future__ import annotations
 
@@ -51,13 +51,24 @@ def evaluate(results: dict[str, Any]) -> list[Target]:
     )
     add("end-to-end records/s: floor / bundle", ratio1("e2e_rps", "floor", "bundle"), "≤ 2.5", lambda v: v <= 2.5)
 
-    p2 = results.get("part2")
-    value = p2["variants"]["mw-bundle"]["vs_bare"] if _valid(p2, "mw-bundle", "mw-bare") else None  # type: ignore[index]
-    add("middleware req/s: bundle / bare", value, "≥ 0.95", lambda v: v >= 0.95)
+    def server_targets(version: str, parts: dict[str, Any]) -> None:
+        p2 = parts.get("part2")
+        for variant, what in (("mw-bundle", "access line off"), ("mw-bundle-quiet", "access line below the level")):
+            value = p2["variants"][variant]["vs_bare"] if _valid(p2, variant, "mw-bare") else None  # type: ignore[index]
+            add(
+                f"Python {version}, middleware /pong req/s ({what}): bundle / bare",
+                value,
+                "≥ 0.95",
+                lambda v: v >= 0.95,
+            )
+        p3 = parts.get("part3")
+        value = p3["variants"]["stack-bundle"]["pong"]["vs_bare"] if _valid(p3, "stack-bundle", "stack-bare") else None  # type: ignore[index]
+        add(f"Python {version}, full stack /pong req/s: bundle / bare", value, "≥ 0.75", lambda v: v >= 0.75)
 
-    p3 = results.get("part3")
-    value = p3["variants"]["stack-bundle"]["vs_bare"] if _valid(p3, "stack-bundle", "stack-bare") else None  # type: ignore[index]
-    add("full stack req/s: bundle / bare", value, "≥ 0.75", lambda v: v >= 0.75)
+    python = str(results.get("meta", {}).get("versions", {}).get("python", "?"))
+    server_targets(".".join(python.split(".")[:2]), results)
+    for version, parts in (results.get("servers_by_python") or {}).items():
+        server_targets(version, parts)
 
     p4 = results.get("part4")
     if p4 is None:

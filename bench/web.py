@@ -13,7 +13,7 @@ import httpx
 import orjson
 
 from bench.apps import MIDDLEWARE_VARIANTS, STACK_ID, STACK_VARIANTS
-from bench.common import median
+from bench.common import PYTHON, median
 from bench.load import LoadResult, load
 from bench.servers import PipeReader, Server, get_json, start_all
 
@@ -24,6 +24,7 @@ MIDDLEWARE_LABELS = {
     "mw-bare": "bare FastAPI, PlainTextResponse",
     "mw-floor": "floor: pure ASGI pass-through adding one fixed header",
     "mw-bundle": "this project: TrackingIDMiddleware (LOG_ACCESS=false)",
+    "mw-bundle-quiet": "this project: access line on, LOG_LEVEL=WARNING (so not written)",
     "mw-bundle-access": "this project: TrackingIDMiddleware + JSON access line",
     "mw-original": "original design: BaseHTTPMiddleware",
     "mw-asgi-correlation-id": "asgi-correlation-id CorrelationIdMiddleware",
@@ -32,6 +33,7 @@ MIDDLEWARE_LABELS = {
 MIDDLEWARE_HEADER = {
     "mw-floor": "x-floor",
     "mw-bundle": "x-tracking-id",
+    "mw-bundle-quiet": "x-tracking-id",
     "mw-bundle-access": "x-tracking-id",
     "mw-original": "x-tracking-id",
     "mw-asgi-correlation-id": "x-request-id",
@@ -91,8 +93,8 @@ def _summary(runs: list[LoadResult], bare_rps: float | None = None) -> dict[str,
 
 
 # -- Part 2 -------------------------------------------------------------------------------------
-def part2(seconds: float, rounds: int, warmup: float, log: Log = print) -> dict[str, Any]:
-    servers = {v: Server(v, tag="part2") for v in MIDDLEWARE_VARIANTS}
+def part2(seconds: float, rounds: int, warmup: float, log: Log = print, python: str = PYTHON) -> dict[str, Any]:
+    servers = {v: Server(v, tag="part2", python=python) for v in MIDDLEWARE_VARIANTS}
     start_all(list(servers.values()))
     try:
         problems = {v: _check_middleware(v, s) for v, s in servers.items()}
@@ -134,8 +136,10 @@ def _check_json_lines(path: Path) -> list[str]:
 
 
 # -- Part 3 -------------------------------------------------------------------------------------
-def part3(seconds: float, rounds: int, warmup: float, samples: int, log: Log = print) -> dict[str, Any]:
-    servers = {v: Server(v, tag="part3") for v in STACK_VARIANTS}
+def part3(
+    seconds: float, rounds: int, warmup: float, samples: int, log: Log = print, python: str = PYTHON
+) -> dict[str, Any]:
+    servers = {v: Server(v, tag="part3", python=python) for v in STACK_VARIANTS}
     start_all(list(servers.values()))
     sent: dict[str, dict[str, int]] = {}
     try:
