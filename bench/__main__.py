@@ -39,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         choices=["all", "current"],
         help="Parts 1-3 on every supported Python found (default) or on this one only (default with --smoke)",
     )
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="Part 1 also runs this project as it was at git revision REV (this Python), for a before/after",
+    )
     args = parser.parse_args(argv)
     parts = {int(p) for p in args.parts.split(",") if p.strip()}
     cfg = SMOKE if args.smoke else FULL
@@ -49,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"part 1: log record throughput, {cfg['n']:,} records per variant")
         pythons = args.pythons or ("current" if args.smoke else "all")
         results["part1"] = records.run(
-            int(cfg["n"]), int(cfg["p1_rounds"]), warm=min(1000, int(cfg["n"])), log=_log, pythons=pythons
+            int(cfg["n"]),
+            int(cfg["p1_rounds"]),
+            warm=min(1000, int(cfg["n"])),
+            log=_log,
+            pythons=pythons,
+            before=args.before,
         )
     # The server parts on this Python, then (a full run) on each other supported Python found.
     servers = records.interpreters(args.pythons or ("current" if args.smoke else "all"))

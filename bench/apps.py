@@ -29,11 +29,19 @@ MIDDLEWARE_VARIANTS = (
     "mw-asgi-correlation-id",
     "mw-starlette-context",
 )
-STACK_VARIANTS = ("stack-bare", "stack-bundle", "stack-original", "stack-structlog", "stack-acid-pjl")
+STACK_VARIANTS = (
+    "stack-bare",
+    "stack-bundle",
+    "stack-bundle-no-metrics",
+    "stack-original",
+    "stack-structlog",
+    "stack-acid-pjl",
+)
 
 #: Per stack: the response header carrying the ID and the JSON field carrying it on each line.
 STACK_ID = {
     "stack-bundle": ("x-tracking-id", "tracking_id"),
+    "stack-bundle-no-metrics": ("x-tracking-id", "tracking_id"),
     "stack-original": ("x-tracking-id", "tracking_id"),
     "stack-structlog": ("x-tracking-id", "tracking_id"),
     "stack-acid-pjl": ("x-request-id", "correlation_id"),
@@ -111,15 +119,17 @@ def build(variant: str) -> tuple[Any, bool]:
         app.add_middleware(FixedHeaderMiddleware)
         return app, False
 
-    if variant in ("mw-bundle", "mw-bundle-quiet", "mw-bundle-access", "stack-bundle"):
+    if variant in ("mw-bundle", "mw-bundle-quiet", "mw-bundle-access", "stack-bundle", "stack-bundle-no-metrics"):
         from service import TrackingIDMiddleware, setup_logging
 
         if variant == "mw-bundle":
             os.environ["LOG_ACCESS"] = "false"  # only the middleware is measured
+        if variant == "stack-bundle-no-metrics":
+            os.environ["LOG_METRICS"] = "false"  # the cost of Prometheus counting, side by side
         if variant == "mw-bundle-quiet":
             os.environ["LOG_LEVEL"] = "WARNING"  # the access line is on but below the level: it must cost nothing
         setup_logging()
-        app = _app(with_logging=variant == "stack-bundle")  # Part 2 measures the middleware alone
+        app = _app(with_logging=variant.startswith("stack-"))  # Part 2 measures the middleware alone
         app.add_middleware(TrackingIDMiddleware.from_settings)
         return app, False
 

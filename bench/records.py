@@ -21,9 +21,13 @@ import orjson
 
 from bench.common import OUT, PYTHON, ROOT, SERVER_CPU, clean_env, median, pinned
 
-VARIANTS = ("bundle", "original", "pjl-json", "pjl-orjson", "structlog", "loguru", "floor")
+VARIANTS = ("bundle", "bundle-no-metrics", "original", "pjl-json", "pjl-orjson", "structlog", "loguru", "floor")
+#: With ``--before REV``: this project as it was at git revision REV, on this Python only (same run).
+BEFORE = "bundle-before"
 LABELS = {
     "bundle": "this project (setup_logging)",
+    "bundle-no-metrics": "this project, LOG_METRICS=false",
+    BEFORE: "this project before (git revision given with --before)",
     "original": "original design (Filter + QueueHandler + json.dumps)",
     "pjl-json": "python-json-logger JsonFormatter + QueueHandler",
     "pjl-orjson": "python-json-logger OrjsonFormatter + QueueHandler",
@@ -71,8 +75,26 @@ def interpreters(which: str = "all") -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
+def before_tree(revision: str) -> Path:
+    """The ``service`` package as it was at git ``revision``, unpacked under bench/out (for PYTHONPATH)."""
+    target = OUT / f"before-{revision}"
+    if not (target / "service").is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", revision, "service"], capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
+
+
 def run_variant(
-    variant: str, n: int, warm: int, path: Path, timeout: float = 300, python: str = PYTHON
+    variant: str,
+    n: int,
+    warm: int,
+    path: Path,
+    timeout: float = 300,
+    python: str = PYTHON,
+    before: Path | None = None,
 ) -> dict[str, Any]:
     """One fresh subprocess: timings plus the verdict of parsing its output file."""
     from bench.peers.logsetups import verify
@@ -80,7 +102,10 @@ def run_variant(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     command = pinned([python, "-m", "bench.records", variant, str(n), str(warm), str(path)], SERVER_CPU)
-    done = subprocess.run(command, capture_output=True, cwd=ROOT, env=clean_env(), timeout=timeout, check=False)
+    env = clean_env()
+    if variant == BEFORE and before is not None:
+        env["PYTHONPATH"] = str(before)  # ahead of the editable install: the old package is imported
+    done = subprocess.run(command, capture_output=True, cwd=ROOT, env=env, timeout=timeout, check=False)
     if done.returncode != 0:
         return {"problems": [f"exit {done.returncode}: {done.stderr.decode(errors='replace')[-400:]}"]}
     timing: dict[str, Any] = orjson.loads(done.stdout.splitlines()[-1])
@@ -88,16 +113,25 @@ def run_variant(
     return timing
 
 
-def run(n: int, rounds: int, warm: int = 1000, log: Any = print, pythons: str = "all") -> dict[str, Any]:
+def run(
+    n: int, rounds: int, warm: int = 1000, log: Any = print, pythons: str = "all", before: str | None = None
+) -> dict[str, Any]:
     found = interpreters(pythons)
+    current = f"{sys.version_info[0]}.{sys.version_info[1]}"
     log(f"  part 1 on Python {', '.join(found)}")
-    samples: dict[str, dict[str, list[dict[str, Any]]]] = {v: {var: [] for var in VARIANTS} for v in found}
+    old = before_tree(before) if before else None
+    variants = (*VARIANTS, BEFORE) if old is not None else VARIANTS
+    samples: dict[str, dict[str, list[dict[str, Any]]]] = {
+        v: {var: [] for var in variants if var != BEFORE or v == current} for v in found
+    }
     for round_no in range(rounds):
-        order = VARIANTS if round_no % 2 == 0 else tuple(reversed(VARIANTS))
+        order = variants if round_no % 2 == 0 else tuple(reversed(variants))
         for variant in order:
             for version, python in found.items():  # the Pythons interleaved too: load drifts hit them alike
+                if variant not in samples[version]:
+                    continue
                 path = OUT / f"records-{version}-{variant}.jsonl"
-                result = run_variant(variant, n, warm, path, python=python)
+                result = run_variant(variant, n, warm, path, python=python, before=old)
                 samples[version][variant].append(result)
                 if result["problems"]:
                     log(f"  part 1 round {round_no + 1} {version} {variant}: INVALID {result['problems']}")
@@ -107,8 +141,7 @@ def run(n: int, rounds: int, warm: int = 1000, log: Any = print, pythons: str = 
                         f" caller {result['caller_s'] / n * 1e6:.2f} us/rec, e2e {n / result['e2e_s']:,.0f} rec/s"
                     )
     by_python = {version: {"python": found[version], "variants": _summary(samples[version], n)} for version in found}
-    current = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    results: dict[str, Any] = {"n": n, "rounds": rounds, "variants": by_python[current]["variants"]}
+    results: dict[str, Any] = {"n": n, "rounds": rounds, "variants": by_python[current]["variants"], "before": before}
     results["pythons"] = by_python
     results["breakdown"] = breakdown(n)
     return results

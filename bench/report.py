@@ -135,7 +135,9 @@ def markdown(results: dict[str, Any]) -> str:
 
 #: Short chart labels; the tables carry the long ones.
 SHORT = {
-    "bundle": "this project", "original": "original design", "pjl-json": "python-json-logger",
+    "bundle": "this project", "bundle-no-metrics": "this project, no metrics",
+    "bundle-before": "this project before", "stack-bundle-no-metrics": "this project, no metrics",
+    "original": "original design", "pjl-json": "python-json-logger",
     "pjl-orjson": "pjl Orjson", "structlog": "structlog", "loguru": "loguru", "floor": "hand-written floor",
     "mw-bare": "bare", "mw-floor": "floor (fixed header)", "mw-bundle": "this project",
     "mw-bundle-quiet": "this project, access < level", "mw-bundle-access": "this project + access line",

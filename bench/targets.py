@@ -51,6 +51,21 @@ def evaluate(results: dict[str, Any]) -> list[Target]:
     )
     add("end-to-end records/s: floor / bundle", ratio1("e2e_rps", "floor", "bundle"), "≤ 2.5", lambda v: v <= 2.5)
 
+    if p1 is not None and "bundle-no-metrics" in p1["variants"]:
+        add(
+            "end-to-end records/s: bundle / bundle with LOG_METRICS=false",
+            ratio1("e2e_rps", "bundle", "bundle-no-metrics"),
+            "≥ 0.95 (no measurable cost)",
+            lambda v: v >= 0.95,
+        )
+    if p1 is not None and "bundle-before" in p1["variants"]:
+        add(
+            f"end-to-end records/s: bundle / bundle at {p1.get('before')}",
+            ratio1("e2e_rps", "bundle", "bundle-before"),
+            "≥ 0.95 (speed unchanged)",
+            lambda v: v >= 0.95,
+        )
+
     def server_targets(version: str, parts: dict[str, Any]) -> None:
         p2 = parts.get("part2")
         for variant, what in (("mw-bundle", "access line off"), ("mw-bundle-quiet", "access line below the level")):
@@ -64,6 +79,16 @@ def evaluate(results: dict[str, Any]) -> list[Target]:
         p3 = parts.get("part3")
         value = p3["variants"]["stack-bundle"]["pong"]["vs_bare"] if _valid(p3, "stack-bundle", "stack-bare") else None  # type: ignore[index]
         add(f"Python {version}, full stack /pong req/s: bundle / bare", value, "≥ 0.75", lambda v: v >= 0.75)
+        if p3 is not None and "stack-bundle-no-metrics" in p3["variants"]:
+            ok = _valid(p3, "stack-bundle", "stack-bundle-no-metrics")
+            v = p3["variants"]
+            value = v["stack-bundle"]["pong"]["rps"] / v["stack-bundle-no-metrics"]["pong"]["rps"] if ok else None
+            add(
+                f"Python {version}, full stack /pong req/s: bundle / bundle with LOG_METRICS=false",
+                value,
+                "≥ 0.95 (no measurable cost)",
+                lambda v: v >= 0.95,
+            )
 
     python = str(results.get("meta", {}).get("versions", {}).get("python", "?"))
     server_targets(".".join(python.split(".")[:2]), results)

@@ -42,6 +42,7 @@ MIDDLEWARE_HEADER = {
 STACK_LABELS = {
     "stack-bare": "bare FastAPI (no logging)",
     "stack-bundle": "this project: middleware + setup_logging",
+    "stack-bundle-no-metrics": "this project, LOG_METRICS=false",
     "stack-original": "original design: BaseHTTPMiddleware + QueueHandler + json.dumps",
     "stack-structlog": "structlog (orjson, sync) + pure ASGI middleware",
     "stack-acid-pjl": "asgi-correlation-id + python-json-logger (sync StreamHandler)",
@@ -194,9 +195,11 @@ def _fields(variant: str, record: dict[str, Any]) -> tuple[Any, Any, bool]:
     id_field = STACK_ID[variant][1]
     if variant == "stack-structlog":
         return record.get(id_field), record.get("event"), record.get("event") == "access"
-    access_logger = {"stack-bundle": "service.access", "stack-original": "original.access"}.get(
-        variant, "uvicorn.access"
-    )
+    access_logger = {
+        "stack-bundle": "service.access",
+        "stack-bundle-no-metrics": "service.access",
+        "stack-original": "original.access",
+    }.get(variant, "uvicorn.access")
     return record.get(id_field), record.get("message"), record.get("name") == access_logger
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import queue
 import sys
 import time
@@ -223,8 +224,16 @@ def run_floor(path: Path, n: int, warm: int) -> Timing:
     return timing
 
 
+def run_bundle_no_metrics(path: Path, n: int, warm: int) -> Timing:
+    """This project with its Prometheus counting switched off (``LOG_METRICS=false``)."""
+    os.environ["LOG_METRICS"] = "false"
+    return run_bundle(path, n, warm)
+
+
 RUNNERS: dict[str, Callable[[Path, int, int], Timing]] = {
     "bundle": run_bundle,
+    "bundle-no-metrics": run_bundle_no_metrics,
+    "bundle-before": run_bundle,  # with PYTHONPATH on the old package (see records.run_variant)
     "original": run_original,
     "pjl-json": run_pjl_json,
     "pjl-orjson": run_pjl_orjson,
