@@ -201,8 +201,8 @@ def part1_by_python(p1: dict[str, Any]) -> list[str]:
     for variant, entry in first.items():
         cells = []
         for version in versions:
-            e = pythons[version]["variants"][variant]
-            cells.append(_num(e["e2e_rps"]) if e["valid"] else "INVALID")
+            e = pythons[version]["variants"].get(variant)  # --before runs on one Python only
+            cells.append("—" if e is None else _num(e["e2e_rps"]) if e["valid"] else "INVALID")
         out.append(f"| {entry['label']} | " + " | ".join(cells) + " |")
 
     def ratio(version: str, metric: str, a: str, b: str) -> float | None:
