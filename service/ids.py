@@ -6,15 +6,35 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Callable
 from random import getrandbits
+from typing import Generic, TypeVar
 
 from service.context import TraceContext
 
 __all__ = ["buffered_trace_context", "buffered_tracking_id"]
 
+T = TypeVar("T")
+
 _BATCH = 256
-_ready: deque[str] = deque()
-_traces: deque[TraceContext] = deque()
+
+
+class _Batches(Generic[T]):
+    """Values made a batch at a time by ``make``, handed out one by one; ``deque.popleft`` is atomic."""
+
+    __slots__ = ("make", "ready")
+
+    def __init__(self, make: Callable[[], list[T]]) -> None:
+        self.make = make
+        self.ready: deque[T] = deque()
+
+    def take(self) -> T:
+        while True:
+            try:
+                return self.ready.popleft()
+            except IndexError:
+                self.ready.extend(self.make())
+
 
 # A UUID4 string built for a whole batch by C-level slice assignment instead of one f-string each:
 # every hex digit comes from the low nibble of one random byte, the variant digit from two bits.
@@ -24,7 +44,7 @@ _WIDTH = 37  # 36 characters and a space to split on
 _DIGITS = [(i, at) for i, at in enumerate(at for at in range(36) if at not in (8, 13, 18, 23))]
 
 
-def _refill() -> None:
+def _make_tracking_ids() -> list[str]:
     raw = os.urandom(32 * _BATCH)
     digits = raw.translate(_HEX)
     out = bytearray(b"-" * (_WIDTH * _BATCH))
@@ -33,40 +53,31 @@ def _refill() -> None:
     out[14::_WIDTH] = b"4" * _BATCH  # version 4
     out[19::_WIDTH] = raw[16::32].translate(_VARIANT)  # RFC 4122 variant: 8, 9, a or b
     out[36::_WIDTH] = b" " * _BATCH
-    _ready.extend(out.decode("ascii").split())
+    return out.decode("ascii").split()
 
 
-def buffered_tracking_id() -> str:
-    """A random UUID4 string."""
-    while True:
-        try:
-            return _ready.popleft()
-        except IndexError:
-            _refill()
-
-
-def _refill_traces() -> None:
+def _make_trace_contexts() -> list[TraceContext]:
     # Trace and span IDs need uniqueness, not secrecy: ``random``, as OpenTelemetry's SDK makes them.
     digits = getrandbits(192 * _BATCH).to_bytes(24 * _BATCH, "big").hex()
     made = [(digits[i : i + 32], digits[i + 32 : i + 48], "00") for i in range(0, 48 * _BATCH, 48)]
     if "0" * 16 in digits:  # one search for the (practically never) all-zero ID the spec forbids
         made = [t for t in made if t[0] != "0" * 32 and t[1] != "0" * 16]
-    _traces.extend(made)
+    return made
 
 
-def buffered_trace_context() -> TraceContext:
-    """A new trace: ``(trace_id, span_id, "00")``, random and never all zero; "00": nothing was recorded
-    out of band."""
-    while True:
-        try:
-            return _traces.popleft()
-        except IndexError:
-            _refill_traces()
+_tracking_ids = _Batches(_make_tracking_ids)
+_trace_contexts = _Batches(_make_trace_contexts)
+
+#: A random UUID4 string (a bound method: no extra Python frame per request).
+buffered_tracking_id: Callable[[], str] = _tracking_ids.take
+#: A new trace: ``(trace_id, span_id, "00")``, random and never all zero; "00": nothing was recorded
+#: out of band.
+buffered_trace_context: Callable[[], TraceContext] = _trace_contexts.take
 
 
 def _forget() -> None:
-    _ready.clear()
-    _traces.clear()
+    _tracking_ids.ready.clear()
+    _trace_contexts.ready.clear()
 
 
 if hasattr(os, "register_at_fork"):  # a forked worker must never hand out its parent's IDs
