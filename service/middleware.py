@@ -126,7 +126,6 @@ class TrackingIDMiddleware:
         self.trace_context = trace_context
         self.new_trace = new_trace
         self.trace_id_as_tracking_id = trace_id_as_tracking_id
-        self._fresh_trace = trace_context and new_trace
         _install_server_filter()
 
     @classmethod
@@ -168,20 +167,23 @@ class TrackingIDMiddleware:
         for key, _ in headers:
             if key in watched:
                 tracking_id, trace = self._resolve_slow(scope, headers)
+                header = (self.response_header, tracking_id.encode("latin-1"))
                 break
         else:  # the common case: no inbound ID, no traceparent
-            trace = otel_trace_context() if self.trace_context else None
-            if trace is None and self._fresh_trace:
-                trace = buffered_trace_context()
+            trace = None
+            if self.trace_context:
+                trace = otel_trace_context()
+                if trace is None and self.new_trace:
+                    trace = buffered_trace_context()
             tracking_id = trace[0] if self.trace_id_as_tracking_id and trace is not None else self.generator()
+            header = (self.response_header, tracking_id.encode("latin-1"))
             if self.expose_request_id:
-                scope["headers"] = [*headers, (_REQUEST_ID, tracking_id.encode("latin-1"))]
+                scope["headers"] = [*headers, (_REQUEST_ID, header[1])]
         token = tracking_id_var.set(tracking_id)
         trace_token = trace_context_var.set(trace) if trace is not None else None
-        header = (self.response_header, tracking_id.encode("latin-1"))
         status: int | None = None
         # Below INFO on service.access the access line costs nothing: no clock read, no record.
-        log_access = self.access_log and scope["path"] not in self.skip_paths and _access_enabled()
+        log_access = self.access_log and scope.get("path") not in self.skip_paths and _access_enabled()
         start = time.perf_counter() if log_access else 0.0
 
         async def send_with_id(message: Message) -> None:

@@ -17,7 +17,6 @@ from service.context import TraceContext, trace_context_var
 __all__ = [
     "format_traceparent",
     "new_span_id",
-    "new_trace_id",
     "otel_trace_context",
     "parse_traceparent",
 ]
@@ -75,11 +74,6 @@ def parse_traceparent_headers(values: Iterable[str]) -> TraceContext | None:
 # Trace and span IDs need uniqueness, not secrecy: ``random.getrandbits``, as OpenTelemetry's SDK makes
 # them (CPython reseeds ``random`` in a forked child), and no system call per request. ``to_bytes().hex()``
 # is several times cheaper than formatting the int with ``:032x``.
-def new_trace_id() -> str:
-    """32 lowercase hex characters, random, never all zero."""
-    return (getrandbits(128) or 1).to_bytes(16, "big").hex()
-
-
 def new_span_id() -> str:
     """16 lowercase hex characters, random, never all zero."""
     return (getrandbits(64) or 1).to_bytes(8, "big").hex()
@@ -113,10 +107,14 @@ def _find_otel_current() -> Callable[[], Any] | None:
 
 def otel_trace_context() -> TraceContext | None:
     """The active OpenTelemetry span's context, if OpenTelemetry is in use and a valid span is active.
+
     Costs one dict lookup when OpenTelemetry was never imported (then no span can be active either):
     the package is neither required nor imported here.
     """
-    current = (_otel_current or _find_otel_current() or _no_context)()
+    current_context = _otel_current or _find_otel_current()
+    if current_context is None:
+        return None
+    current = current_context()
     if not current:  # the empty context: no span (FastAPI imports OpenTelemetry even when unused)
         return None
     trace = sys.modules.get("opentelemetry.trace")
@@ -126,7 +124,3 @@ def otel_trace_context() -> TraceContext | None:
     if not context.is_valid:
         return None
     return f"{context.trace_id:032x}", f"{context.span_id:016x}", f"{int(context.trace_flags) & 0xFF:02x}"
-
-
-def _no_context() -> None:
-    return None

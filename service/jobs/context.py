@@ -10,7 +10,6 @@ the carried trace; ``end_job`` resets every ContextVar with its token. ``JobFiel
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import Mapping
 from contextvars import ContextVar, Token
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 
 from service.context import TraceContext, new_tracking_id, trace_context_var, tracking_id_var
 from service.middleware import is_valid_tracking_id
+from service.trace import new_span_id
 
 __all__ = [
     "TRACEPARENT_KEY",
@@ -57,11 +57,6 @@ def _parse_traceparent(value: object) -> TraceContext | None:
     if version == "ff" or (version == "00" and rest) or trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
         return None
     return trace_id, span_id, flags
-
-
-def _new_span_id() -> str:
-    span_id = os.urandom(8).hex()
-    return span_id if span_id != _ZERO_SPAN else _new_span_id()
 
 
 # -- producer side ----------------------------------------------------------------------------------
@@ -107,7 +102,7 @@ def start_job(received: Mapping[str, object] | None, *, name: str | None, job_id
     else:
         tracking_id, generated = (job_id if is_valid_tracking_id(job_id) else new_tracking_id()), True
     parent = _parse_traceparent(received.get(TRACEPARENT_KEY))
-    trace = (parent[0], _new_span_id(), parent[2]) if parent is not None else None
+    trace = (parent[0], new_span_id(), parent[2]) if parent is not None else None
     scope = _Scope(tracking_id_var.set(tracking_id), trace_context_var.set(trace), _job_var.set((name, job_id)))
     scope.outer = _scope_var.set(scope)
     if generated:

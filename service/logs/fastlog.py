@@ -174,31 +174,30 @@ class FastLogger(logging.Logger):
         if args and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
             args = args[0]
         created = _time()
-        if _direct_type is not None and cls.callHandlers is _CALL_HANDLERS and cls.handle is _HANDLE:
-            handler = self._direct_route(level)
-            if handler is not None:  # nobody but the bundle's handler would see the record: skip it
-                tracking_id = tracking_id_var.get()
-                if extra is not None:
-                    for key in extra:  # as Logger.makeRecord checks it
-                        if key in _RECORD_KEYS:
-                            raise KeyError(f"Attempt to overwrite {key!r} in LogRecord")
-                    if "tracking_id" in extra:  # an explicit extra={"tracking_id": ...} wins, as on a record
-                        tracking_id = extra["tracking_id"]
-                line = render_fields(
-                    created,
-                    _LEVEL_NAMES.get(level) or logging.getLevelName(level),
-                    self.name,
-                    _Process.name,
-                    tracking_id,
-                    names[0],
-                    frame.f_lineno,
-                    code.co_name,
-                    msg,
-                    args,
-                    extra,
-                )
-                handler.pipeline.submit(line)
-                return
+        handler = self._direct_route(level)
+        if handler is not None:  # nobody but the bundle's handler would see the record: skip it
+            tracking_id = tracking_id_var.get()
+            if extra is not None:
+                for key in extra:  # as Logger.makeRecord checks it
+                    if key in _RECORD_KEYS:
+                        raise KeyError(f"Attempt to overwrite {key!r} in LogRecord")
+                if "tracking_id" in extra:  # an explicit extra={"tracking_id": ...} wins, as on a record
+                    tracking_id = extra["tracking_id"]
+            line = render_fields(
+                created,
+                _LEVEL_NAMES.get(level) or logging.getLevelName(level),
+                self.name,
+                _Process.name,
+                tracking_id,
+                names[0],
+                frame.f_lineno,
+                code.co_name,
+                msg,
+                args,
+                extra,
+            )
+            handler.pipeline.submit(line)
+            return
         record = _new_record(logging.LogRecord)
         record.__dict__ = attrs = {
             "name": self.name,
@@ -233,8 +232,11 @@ class FastLogger(logging.Logger):
 
     def _direct_route(self, level: int) -> Any:
         """The bundle's root handler, if it is the only handler this record would reach and no filter
-        (on a logger or on it) could see the record; else None. Mirrors ``Logger.callHandlers``."""
-        if self.disabled:
+        (on a logger or on it) could see the record; else None. Mirrors ``Logger.callHandlers``, and
+        says None when ``callHandlers`` or ``handle`` was replaced (Sentry patches them): then only a
+        real record reaches what the patch expects."""
+        cls = type(self)
+        if self.disabled or _direct_type is None or cls.callHandlers is not _CALL_HANDLERS or cls.handle is not _HANDLE:
             return None
         found = None
         logger: logging.Logger | None = self
@@ -308,13 +310,9 @@ _HANDLE = FastLogger.handle
 def direct_handler(logger: logging.Logger, level: int) -> Any:
     """The bundle's handler when a line of ``logger`` at ``level`` (enabled) would reach it alone, so
     that it may be rendered without a record, exactly as ``FastLogger`` does; else None."""
-    cls = type(logger)
     if (
-        _direct_type is None
-        or not isinstance(logger, FastLogger)
-        or cls.callHandlers is not _CALL_HANDLERS
-        or cls.handle is not _HANDLE
-        or cls.makeRecord is not _MAKE_RECORD
+        not isinstance(logger, FastLogger)
+        or type(logger).makeRecord is not _MAKE_RECORD
         or logging.getLogRecordFactory() is not logging.LogRecord
     ):
         return None
