@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable
-from random import getrandbits
+from itertools import repeat
 from typing import Generic, TypeVar
 
 from service.context import TraceContext
@@ -57,14 +57,16 @@ def _make_tracking_ids() -> list[str]:
 
 
 def _make_trace_contexts() -> list[TraceContext]:
-    # Trace and span IDs need uniqueness, not secrecy: ``random``, as OpenTelemetry's SDK makes them.
-    digits = getrandbits(192 * _BATCH).to_bytes(24 * _BATCH, "big").hex()
-    made = [(digits[i : i + 32], digits[i + 32 : i + 48], "00") for i in range(0, 48 * _BATCH, 48)]
-    if "0" * 16 in digits:  # one search for the (practically never) all-zero ID the spec forbids
-        made = [t for t in made if t[0] != "0" * 32 and t[1] != "0" * 16]
+    # hex(" ", n) puts a space after every n random bytes, so one split yields the batch's IDs.
+    trace_ids = os.urandom(16 * _BATCH).hex(" ", 16).split()
+    span_ids = os.urandom(8 * _BATCH).hex(" ", 8).split()
+    made = list(zip(trace_ids, span_ids, repeat("00", _BATCH), strict=True))
+    if _ZERO_TRACE in trace_ids or _ZERO_SPAN in span_ids:  # (practically never) all zero: the spec forbids it
+        made = [t for t in made if t[0] != _ZERO_TRACE and t[1] != _ZERO_SPAN]
     return made
 
 
+_ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
 _tracking_ids = _Batches(_make_tracking_ids)
 _trace_contexts = _Batches(_make_trace_contexts)
 

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.context import TraceContext, trace_context_var, tracking_id_var
 from service.ids import buffered_trace_context, buffered_tracking_id
-from service.logs.fastlog import direct_handler, process_name
+from service.logs.fastlog import PROCESS, direct_handler
 from service.logs.format import render_fields
 from service.logs.pipeline import drain_logging, resume_logging
 from service.trace import new_span_id, otel_trace_context, parse_traceparent
@@ -44,6 +44,8 @@ _REQUEST_ID = b"x-request-id"
 LOGGED_MARK = "_tracking_logged"
 # C0 and C1 control characters and DEL: a forged line break or terminal escape in `jq -r .message`.
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: Methods that need no escaping (any other method string is checked).
+_PLAIN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "WEBSOCKET"})
 
 
 def is_valid_tracking_id(value: str) -> bool:
@@ -305,24 +307,26 @@ class TrackingIDMiddleware:
             await _render_500(scope, receive, send, exc)
 
     def _log_access(self, scope: Scope, status: int | None, start: float) -> None:
-        duration_ms = round((time.perf_counter() - start) * 1000, 3)
+        duration_ms = round((time.perf_counter() - start) * 1e6) / 1000  # to the µs; round(x, 3) costs ten times more
         client = scope.get("client")
         client_addr = f"{client[0]}:{client[1]}" if client else None
         method = scope.get("method", "WEBSOCKET")
         path = scope.get("path", "")
-        # The message is for people (escaped); the fields keep the exact values, for queries.
-        args = (client_addr or "-", escape_controls(method), escape_controls(path), "-" if status is None else status)
         fields = {"method": method, "path": path, "status": status, "duration_ms": duration_ms,
                   "client": client_addr, "http_version": scope.get("http_version")}  # fmt: skip
+        # The message is for people (escaped); the fields keep the exact values, for queries.
+        if not (method in _PLAIN_METHODS and path.isprintable()):
+            method, path = escape_controls(method), escape_controls(path)
         handler = direct_handler(access_logger, _INFO)
         if handler is None:  # another handler or a filter may see it: a real record
-            access_logger.info(_ACCESS_FORMAT, *args, extra=fields)
+            access_logger.info(_ACCESS_FORMAT, client_addr or "-", method, path, "-" if status is None else status,
+                               extra=fields)  # fmt: skip
             return
         # The line FastLogger would render for the call above, without its generic checks (one per request).
         handler.pipeline.submit(
             render_fields(
-                time.time(), "INFO", _ACCESS_NAME, process_name(), tracking_id_var.get(), _HERE, _ACCESS_LINE,
-                "_log_access", _ACCESS_FORMAT, args, fields,
+                time.time(), "INFO", _ACCESS_NAME, PROCESS.name, tracking_id_var.get(), _ACCESS_LOC, "_log_access",
+                f'{client_addr or "-"} "{method} {path}" {"-" if status is None else status}', None, fields,
             )
         )  # fmt: skip
 
@@ -348,8 +352,7 @@ def _call_line(function: Callable[..., Any], attribute: str) -> int:
 
 
 # A directly rendered access line names the same place as one made through a record.
-_HERE = Path(__file__).name
-_ACCESS_LINE = _call_line(TrackingIDMiddleware._log_access, "info")
+_ACCESS_LOC = f"{Path(__file__).name}:{_call_line(TrackingIDMiddleware._log_access, 'info')}"
 
 
 def _access_enabled() -> bool:

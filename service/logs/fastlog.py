@@ -18,6 +18,7 @@ exact stdlib classes (a user's own Logger subclass is left alone) and only on a 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -30,10 +31,11 @@ from types import FrameType
 from typing import Any
 
 from service.context import tracking_id_var
-from service.logs.format import render_fields
+from service.logs.format import render_fields, unrenderable
 from service.logs.sinks import report_fault
 
 __all__ = [
+    "PROCESS",
     "FastLogger",
     "FastRootLogger",
     "direct_handler",
@@ -74,13 +76,25 @@ _DEBUG, _INFO, _WARNING, _ERROR, _CRITICAL = (
 #: Methods that, replaced (Sentry patches ``Logger.callHandlers``), make a record observable beyond our handler.
 _CALL_HANDLERS = logging.Logger.callHandlers
 _MAKE_RECORD = logging.Logger.makeRecord
+_LOG_RECORD = logging.LogRecord
+#: ``isinstance(x, Mapping)`` is an ABC check; the usual single argument is one of these, never a mapping.
+_SCALARS = frozenset({str, int, float})
+
+
+def _record_factory() -> Callable[..., logging.LogRecord]:
+    """``logging.getLogRecordFactory()``, read as a module attribute where it is one (3.11-3.13)."""
+    return logging.getLogRecordFactory()
+
+
+if "_logRecordFactory" in vars(logging):  # 3.11-3.13: read the attribute from C, no Python call per line
+    _record_factory = functools.partial(vars(logging).get, "_logRecordFactory")  # type: ignore[assignment]
 
 _names: dict[str, tuple[str, str]] = {}  # pathname -> (filename, module)
 _direct_type: type[logging.Handler] | None = None  # see install(direct=...)
 
 
 class _Process:
-    """pid and process name, read once per process (refreshed in forked children)."""
+    """pid and process name, read once per process (refreshed in forked children). Public as ``PROCESS``."""
 
     pid = os.getpid()
     name = "MainProcess"
@@ -93,6 +107,9 @@ class _Process:
             cls.name = mp.current_process().name if mp is not None else "MainProcess"
         except Exception:
             cls.name = "MainProcess"
+
+
+PROCESS = _Process
 
 
 def _split(pathname: str) -> tuple[str, str]:
@@ -162,18 +179,16 @@ class FastLogger(logging.Logger):
             extra = kwargs["extra"]
         code = frame.f_code
         pathname = code.co_filename
-        cls = type(self)
         if (
             pathname == _LOGGING_FILE
-            or cls.makeRecord is not _MAKE_RECORD
-            or logging.getLogRecordFactory() is not logging.LogRecord
+            or type(self).makeRecord is not _MAKE_RECORD
+            or _record_factory() is not _LOG_RECORD
         ):
             self._log_exact(level, msg, args, frame, extra=extra)
             return
         names = _names.get(pathname) or _split(pathname)
-        if args and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+        if args and len(args) == 1 and type(args[0]) not in _SCALARS and isinstance(args[0], Mapping) and args[0]:
             args = args[0]
-        created = _time()
         handler = self._direct_route(level)
         if handler is not None:  # nobody but the bundle's handler would see the record: skip it
             tracking_id = tracking_id_var.get()
@@ -183,21 +198,25 @@ class FastLogger(logging.Logger):
                         raise KeyError(f"Attempt to overwrite {key!r} in LogRecord")
                 if "tracking_id" in extra:  # an explicit extra={"tracking_id": ...} wins, as on a record
                     tracking_id = extra["tracking_id"]
-            line = render_fields(
-                created,
-                _LEVEL_NAMES.get(level) or logging.getLevelName(level),
-                self.name,
-                _Process.name,
-                tracking_id,
-                names[0],
-                frame.f_lineno,
-                code.co_name,
-                msg,
-                args,
-                extra,
+            try:  # LogRecord.getMessage, inline
+                message = str(msg) % args if args else (msg if type(msg) is str else str(msg))
+            except Exception as exc:
+                message = unrenderable(msg, args, exc)
+            handler.pipeline.submit(
+                render_fields(
+                    _time(),
+                    _LEVEL_NAMES.get(level) or logging.getLevelName(level),
+                    self.name,
+                    _Process.name,
+                    tracking_id,
+                    f"{names[0]}:{frame.f_lineno}",
+                    code.co_name,
+                    message,
+                    extra,
+                )
             )
-            handler.pipeline.submit(line)
             return
+        created = _time()
         record = _new_record(logging.LogRecord)
         record.__dict__ = attrs = {
             "name": self.name,
@@ -236,17 +255,20 @@ class FastLogger(logging.Logger):
         says None when ``callHandlers`` or ``handle`` was replaced (Sentry patches them): then only a
         real record reaches what the patch expects."""
         cls = type(self)
-        if self.disabled or _direct_type is None or cls.callHandlers is not _CALL_HANDLERS or cls.handle is not _HANDLE:
+        direct = _direct_type
+        if self.disabled or direct is None or cls.callHandlers is not _CALL_HANDLERS or cls.handle is not _HANDLE:
             return None
         found = None
         logger: logging.Logger | None = self
         while logger is not None:
             if logger.filters:
                 return None
-            for handler in logger.handlers:
-                if found is not None or type(handler) is not _direct_type:
-                    return None
-                found = handler
+            handlers = logger.handlers
+            if handlers:  # most loggers have none: no iterator for them
+                for handler in handlers:
+                    if found is not None or type(handler) is not direct:
+                        return None
+                    found = handler
             logger = logger.parent if logger.propagate else None
         if found is None or found.filters or level < found.level:
             return None
@@ -313,14 +335,14 @@ def direct_handler(logger: logging.Logger, level: int) -> Any:
     if (
         not isinstance(logger, FastLogger)
         or type(logger).makeRecord is not _MAKE_RECORD
-        or logging.getLogRecordFactory() is not logging.LogRecord
+        or _record_factory() is not _LOG_RECORD
     ):
         return None
     return logger._direct_route(level)
 
 
 def process_name() -> str:
-    """``processName`` as FastLogger fills it."""
+    """``processName`` as FastLogger fills it (read ``PROCESS.name`` where a call is too much)."""
     return _Process.name
 
 

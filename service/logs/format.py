@@ -19,7 +19,17 @@ import orjson
 
 from service.context import trace_context_var, tracking_id_var
 
-__all__ = ["RESERVED_FIELDS", "JsonFormatter", "render", "render_event", "render_fields", "render_line", "timestamp"]
+__all__ = [
+    "RESERVED_FIELDS",
+    "JsonFormatter",
+    "format_message",
+    "render",
+    "render_event",
+    "render_fields",
+    "render_line",
+    "timestamp",
+    "unrenderable",
+]
 
 #: Keys the formatter owns. An ``extra=`` key with one of these names is kept as ``extra_<key>``.
 #: ``kubernetes``, ``stream``, ``time`` and ``_p`` are added by Fluent Bit's CRI parser and
@@ -95,7 +105,7 @@ def timestamp(created: float) -> str:
     return prefix + (_MILLIS[ms] if 0 <= ms < 1000 else f".{ms:03d}Z")
 
 
-def _unrenderable(msg: object, args: object, exc: Exception) -> str:
+def unrenderable(msg: object, args: object, exc: Exception) -> str:
     return (
         f"<log message could not be rendered: {type(exc).__name__}: {_safe_str(exc)}>"
         f" msg={_safe_str(repr_safe(msg))} args={_safe_str(repr_safe(args))}"
@@ -133,22 +143,77 @@ def _extras(record: logging.LogRecord, out: dict[str, Any]) -> None:
         out[f"extra_{key}" if key in RESERVED_FIELDS else key] = value
 
 
-def _fields(
-    stamp: str,
+def _dumps(out: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(out, option=_OPTS)  # no default= hook on the common path: cheaper
+    except TypeError:
+        return _dumps_any(out)
+
+
+def _dumps_any(out: dict[str, Any]) -> bytes:
+    """``out`` with values orjson cannot serialize natively as their ``str``."""
+    try:
+        return orjson.dumps(out, default=_default, option=_OPTS)
+    except (TypeError, orjson.JSONEncodeError):
+        # e.g. an int beyond 64 bits, or a recursive container: fall back to str() for every extra value.
+        safe = {k: (v if isinstance(v, str | None) else _safe_str(v)) for k, v in out.items()}
+        return orjson.dumps(safe, option=_OPTS)
+
+
+def render(record: logging.LogRecord) -> bytes:
+    """One JSON line, newline-terminated. Never raises."""
+    try:
+        tail: dict[str, Any] | None = None
+        if record.exc_info or record.exc_text or record.stack_info or len(record.__dict__) != _PLAIN_LEN:
+            tail = {}
+            if record.exc_info or record.exc_text:
+                tail["exc_info"] = _exc_text(record)
+            if record.stack_info:
+                tail["stack_info"] = record.stack_info
+            if len(record.__dict__) != _PLAIN_LEN:
+                _extras(record, tail)
+        return render_fields(
+            record.created,
+            record.levelname,
+            record.name,
+            record.processName,
+            getattr(record, "tracking_id", None),
+            f"{record.filename}:{record.lineno}",
+            record.funcName,
+            format_message(record.msg, record.args),
+            None,
+            tail,
+        )
+    except Exception as exc:  # a record mangled by a third-party filter
+        out = {"level": "ERROR", "name": "service.logs", "message": f"unrenderable log record: {exc!r}"}
+        return _dumps(out)
+
+
+def render_fields(
+    created: float,
     levelname: str,
     name: str,
     process_name: str | None,
     tracking_id: object,
-    loc: str,
+    loc: str | None,
     func: str | None,
-    msg: object,
-    args: Any,
-) -> dict[str, Any]:
-    """The eight fields every line starts with, then the trace fields when a trace context is bound."""
-    try:
-        message = str(msg) % args if args else (msg if type(msg) is str else str(msg))
-    except Exception as exc:
-        message = _unrenderable(msg, args, exc)
+    message: str,
+    extra: Mapping[str, object] | None = None,
+    fields: Mapping[str, object] | None = None,
+) -> bytes:
+    """The line ``render`` would make for a record with these attributes, its message already formatted
+    and ``extra=`` keys (no exc_info); the caller has checked ``extra`` as ``Logger.makeRecord`` does.
+    ``fields``: keys the caller knows are neither record attributes nor reserved (the access line's, a
+    record's exc_info and extras), appended as they are.
+
+    One flat function (the timestamp and the fields inline, as ``timestamp`` and ``_fields`` make them):
+    it runs for nearly every line, and each Python call is a visible share of a line's cost."""
+    second = int(created)
+    cached = _clock.cached
+    ms = int((created - second) * 1000)
+    stamp = (cached[1] if cached[0] == second else _clock.prefix(second)) + (
+        _MILLIS[ms] if 0 <= ms < 1000 else f".{ms:03d}Z"
+    )
     out = {
         "@timestamp": stamp,
         "level": levelname,
@@ -162,75 +227,24 @@ def _fields(
     trace = trace_context_var.get()
     if trace is not None:
         out["trace_id"], out["span_id"], out["trace_flags"] = trace
-    return out
-
-
-def to_dict(record: logging.LogRecord) -> dict[str, Any]:
-    """The record as the dict that becomes its JSON line."""
-    out = _fields(
-        timestamp(record.created),
-        record.levelname,
-        record.name,
-        record.processName,
-        getattr(record, "tracking_id", None),
-        f"{record.filename}:{record.lineno}",
-        record.funcName,
-        record.msg,
-        record.args,
-    )
-    if record.exc_info or record.exc_text:
-        out["exc_info"] = _exc_text(record)
-    if record.stack_info:
-        out["stack_info"] = record.stack_info
-    if len(record.__dict__) != _PLAIN_LEN:
-        _extras(record, out)
-    return out
-
-
-def _dumps(out: dict[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(out, option=_OPTS)  # no default= hook on the common path: cheaper
-    except TypeError:
-        pass
-    try:
-        return orjson.dumps(out, default=_default, option=_OPTS)
-    except (TypeError, orjson.JSONEncodeError):
-        # e.g. an int beyond 64 bits, or a recursive container: fall back to str() for every extra value.
-        safe = {k: (v if isinstance(v, str | None) else _safe_str(v)) for k, v in out.items()}
-        return orjson.dumps(safe, option=_OPTS)
-
-
-def render(record: logging.LogRecord) -> bytes:
-    """One JSON line, newline-terminated. Never raises."""
-    try:
-        out = to_dict(record)
-    except Exception as exc:  # a record mangled by a third-party filter
-        out = {"level": "ERROR", "name": "service.logs", "message": f"unrenderable log record: {exc!r}"}
-    return _dumps(out)
-
-
-def render_fields(
-    created: float,
-    levelname: str,
-    name: str,
-    process_name: str,
-    tracking_id: object,
-    filename: str,
-    lineno: int,
-    func: str,
-    msg: object,
-    args: Any,
-    extra: Mapping[str, object] | None = None,
-) -> bytes:
-    """The line ``render`` would make for a record with these attributes and ``extra=`` keys (no
-    exc_info); the caller has checked ``extra`` as ``Logger.makeRecord`` does."""
-    loc = f"{filename}:{lineno}"
-    out = _fields(timestamp(created), levelname, name, process_name, tracking_id, loc, func, msg, args)
     if extra:
         for key, value in extra.items():
             if key not in _RECORD_ATTRS:  # as ``_extras`` does for a record's extra attributes
                 out[f"extra_{key}" if key in RESERVED_FIELDS else key] = value
-    return _dumps(out)
+    if fields is not None:
+        out.update(fields)
+    try:
+        return orjson.dumps(out, option=_OPTS)
+    except TypeError:
+        return _dumps_any(out)
+
+
+def format_message(msg: object, args: Any) -> str:
+    """``LogRecord.getMessage``, never raising: a broken message or argument gives a line saying so."""
+    try:
+        return str(msg) % args if args else (msg if type(msg) is str else str(msg))
+    except Exception as exc:
+        return unrenderable(msg, args, exc)
 
 
 def render_event(level: str, name: str, message: str, *, func: str | None = None, **fields: Any) -> bytes:
@@ -240,21 +254,18 @@ def render_event(level: str, name: str, message: str, *, func: str | None = None
     the ``extra_`` prefix, as ``extra=`` keys do).
     """
     mp = sys.modules.get("multiprocessing")  # imported by every server that names its processes
-    out = _fields(
-        timestamp(time.time()),
+    return render_fields(
+        time.time(),
         level,
         name,
         mp.current_process().name if mp is not None else "MainProcess",
         tracking_id_var.get(),
-        "",
+        None,
         func,
         message,
         None,
+        {f"extra_{key}" if key in RESERVED_FIELDS else key: value for key, value in fields.items()},
     )
-    out["loc"] = None
-    for key, value in fields.items():
-        out[f"extra_{key}" if key in RESERVED_FIELDS else key] = value
-    return _dumps(out)
 
 
 def render_line(record: logging.LogRecord) -> str:

@@ -86,3 +86,23 @@ def test_a_forked_child_never_hands_out_its_parents_traces() -> None:
         child = set(pipe.read().split("\n"))
     parent = {buffered_trace_context()[0] for _ in range(300)}
     assert not child & parent
+
+
+def test_an_all_zero_trace_or_span_id_is_never_handed_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The spec forbids all-zero IDs: a batch whose random bytes make one drops that context."""
+    from service import ids
+
+    real = os.urandom
+    calls = 0
+
+    def zeros_first(n: int) -> bytes:  # the first trace ID and the first span ID of the next batch are zero
+        nonlocal calls
+        calls += 1
+        return bytes(16 if n == 16 * 256 else 8) + real(n - (16 if n == 16 * 256 else 8)) if calls <= 2 else real(n)
+
+    ids._trace_contexts.ready.clear()
+    monkeypatch.setattr(os, "urandom", zeros_first)
+    made = [buffered_trace_context() for _ in range(300)]
+    assert calls >= 2
+    assert all(t != "0" * 32 and s != "0" * 16 for t, s, _ in made)
+    assert len({t for t, _, _ in made}) == 300
