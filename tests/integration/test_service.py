@@ -29,7 +29,9 @@ DEMO_LINES = {
 
 async def fire(base_url: str, paths: list[str], *, concurrency: int) -> list[httpx.Response]:
     """Send every request with at most ``concurrency`` in flight; half carry their own valid ID."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # Idle connections are dropped by the client (2 s) before uvicorn drops them (5 s): otherwise a stall on a
+    # loaded machine lets both time out together, and a request sent on the closing connection gets no response.
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=2.0)
     semaphore = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
 

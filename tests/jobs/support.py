@@ -199,7 +199,8 @@ def send_concurrently(base_url: str, items: Sequence[int], path: Callable[[int],
     """POST one request per item, all at once (at most ``limit`` connections), each with its own trace."""
 
     async def run() -> list[Sent]:
-        limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
+        # The client drops idle connections (2 s) before uvicorn does (5 s): no request on a closing connection.
+        limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit, keepalive_expiry=2.0)
         async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
 
             async def one(item: int) -> Sent:
