@@ -31,7 +31,7 @@ from types import FrameType
 from typing import Any
 
 from service.context import tracking_id_var
-from service.logs.format import render_fields, unrenderable
+from service.logs.format import format_message, render_fields
 from service.logs.sinks import report_fault
 
 __all__ = [
@@ -198,10 +198,6 @@ class FastLogger(logging.Logger):
                         raise KeyError(f"Attempt to overwrite {key!r} in LogRecord")
                 if "tracking_id" in extra:  # an explicit extra={"tracking_id": ...} wins, as on a record
                     tracking_id = extra["tracking_id"]
-            try:  # LogRecord.getMessage, inline
-                message = str(msg) % args if args else (msg if type(msg) is str else str(msg))
-            except Exception as exc:
-                message = unrenderable(msg, args, exc)
             handler.pipeline.submit(
                 render_fields(
                     _time(),
@@ -211,7 +207,7 @@ class FastLogger(logging.Logger):
                     tracking_id,
                     f"{names[0]}:{frame.f_lineno}",
                     code.co_name,
-                    message,
+                    format_message(msg, args),
                     extra,
                 )
             )
