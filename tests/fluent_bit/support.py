@@ -85,15 +85,16 @@ def dry_run(top: Path, env: Mapping[str, str] | None = None) -> subprocess.Compl
     )
 
 
-def poll(probe: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.2) -> T:
-    """Call ``probe`` until it returns something other than None; fail naming ``what`` after ``timeout``."""
+def poll(probe: Callable[[], T | None], *, timeout: float, what: str | Callable[[], str], interval: float = 0.2) -> T:
+    """Call ``probe`` until it returns something other than None; fail naming ``what`` after ``timeout``
+    (a callable is asked at the failure, so Fluent Bit's stderr in it is what it said by then)."""
     deadline = time.monotonic() + timeout
     while True:
         result = probe()
         if result is not None:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what() if callable(what) else what}")
         time.sleep(interval)
 
 
@@ -113,7 +114,9 @@ class FluentBit:
     def start(self, timeout: float = 30.0) -> FluentBit:
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.proc = subprocess.Popen(self.command, stdout=out, stderr=err, env=self.env)
-        poll(self._healthy, timeout=timeout, what=f"fluent-bit health on :{self.http_port}\n{self.stderr_tail()}")
+        poll(
+            self._healthy, timeout=timeout, what=lambda: f"fluent-bit health on :{self.http_port}\n{self.stderr_tail()}"
+        )
         return self
 
     def _healthy(self) -> bool | None:

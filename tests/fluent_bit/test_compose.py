@@ -87,7 +87,7 @@ def test_compose_pipeline_delivers_every_app_line_once(tmp_path: Path) -> None:
         from_file = poll(
             arrived_enough(lambda: file_output_records(out), expected),
             timeout=60,
-            what=f"{expected} records in {out}\n{fluent_bit.stderr_tail()}",
+            what=lambda: f"{expected} records in {out}\n{fluent_bit.stderr_tail()}",
         )
         from_stdout = poll(arrived_enough(fluent_bit.stdout_records, expected), timeout=60, what="stdout records")
 

@@ -76,7 +76,7 @@ def test_only_labelled_pods_are_collected_and_collectors_never(tmp_path: Path) -
             poll(
                 lambda: len(file_output_records(out)) >= 6 or None,
                 timeout=60,
-                what=f"the selected pods' records\n{fluent_bit.stderr_tail()}",
+                what=lambda: f"the selected pods' records\n{fluent_bit.stderr_tail()}",
             )
             # every pod's metadata was looked up, so each pod's lines went through the filters by now
             poll(
@@ -145,13 +145,13 @@ def test_buffer_stays_bounded_while_the_output_is_down(tmp_path: Path) -> None:
                 metrics = _metrics(port)
                 return metrics if metrics.get("fluentbit_input_records_total:tail.0", 0) >= line_count else None
 
-            poll(all_read, timeout=240, what=f"{line_count} lines read\n{fluent_bit.stderr_tail()}")
+            poll(all_read, timeout=240, what=lambda: f"{line_count} lines read\n{fluent_bit.stderr_tail()}")
 
             def settled() -> dict[str, float] | None:
                 metrics = _metrics(port)
                 return metrics if metrics.get("fluentbit_output_dropped_records_total:forward.0", 0) > 0 else None
 
-            metrics = poll(settled, timeout=120, what=f"dropped records counted\n{fluent_bit.stderr_tail()}")
+            metrics = poll(settled, timeout=120, what=lambda: f"dropped records counted\n{fluent_bit.stderr_tail()}")
             time.sleep(2)
             buffered = _buffer_bytes(state)
             metrics = _metrics(port)
@@ -210,14 +210,14 @@ def test_hot_reload_applies_a_changed_config(tmp_path: Path) -> None:
             poll(
                 lambda: _reload_count(base) == 1 or None,
                 timeout=30,
-                what=f"the reload\n{fluent_bit.stderr_tail()}",
+                what=lambda: f"the reload\n{fluent_bit.stderr_tail()}",
             )
             with log_file.open("ab") as f:
                 f.write(runtime_lines([_app_line("after")], "cri"))
             records = poll(
                 lambda: file_output_records(out) or None if out.exists() else None,
                 timeout=60,
-                what=f"a record through the new file output\n{fluent_bit.stderr_tail()}",
+                what=lambda: f"a record through the new file output\n{fluent_bit.stderr_tail()}",
             )
             assert fluent_bit.proc is not None and fluent_bit.proc.poll() is None
     assert "after" in {r["tracking_id"] for r in records}

@@ -95,7 +95,7 @@ def test_node_pipeline_delivers_every_app_line_once(tmp_path: Path, runtime: str
             arrived = poll(
                 arrived_enough(lambda: file_output_records(out), expected),
                 timeout=60,
-                what=f"{expected} records in {out}\n{fluent_bit.stderr_tail()}",
+                what=lambda: f"{expected} records in {out}\n{fluent_bit.stderr_tail()}",
             )
             events = poll(arrived_enough(receiver.snapshot, expected), timeout=60, what=f"{expected} forwarded events")
         assert api.requests, "the kubernetes filter never asked the API server"

@@ -139,7 +139,9 @@ def test_es_output_trusts_a_private_ca_and_sends_an_api_key(
         env |= {"FLB_ES_TLS_CA_FILE": str(ca), "FLB_STATE_DIR": str(tmp_path / "state2")}
         with FluentBit(top, tmp_path, env) as fluent_bit:
             requests = poll(
-                lambda: backend.snapshot() or None, timeout=60, what=f"a bulk request\n{fluent_bit.stderr_tail()}"
+                lambda: backend.snapshot() or None,
+                timeout=60,
+                what=lambda: f"a bulk request\n{fluent_bit.stderr_tail()}",
             )
     path, headers, body = requests[0]
     assert path == "/_bulk"
@@ -176,7 +178,9 @@ def test_search_outputs_bulk_index_daily_indices_with_one_timestamp(
 
         with FluentBit(top, tmp_path, env) as fluent_bit:
             docs = poll(
-                arrived_enough(documents, len(sent)), timeout=60, what=f"bulk documents\n{fluent_bit.stderr_tail()}"
+                arrived_enough(documents, len(sent)),
+                timeout=60,
+                what=lambda: f"bulk documents\n{fluent_bit.stderr_tail()}",
             )
 
     assert_exactly_once(sent, [doc for _, doc, _ in docs], "sidecar")
@@ -212,7 +216,9 @@ def test_loki_output_pushes_json_lines_at_the_app_timestamp(
             return found
 
         with FluentBit(top, tmp_path, env) as fluent_bit:
-            got = poll(arrived_enough(entries, len(sent)), timeout=60, what=f"Loki entries\n{fluent_bit.stderr_tail()}")
+            got = poll(
+                arrived_enough(entries, len(sent)), timeout=60, what=lambda: f"Loki entries\n{fluent_bit.stderr_tail()}"
+            )
 
     assert_exactly_once(sent, [line | {"level": labels["level"]} for labels, _, line, _ in got], "sidecar")
     for labels, stamp, line, headers in got:
@@ -232,7 +238,9 @@ def test_forward_output_sends_records_at_the_app_timestamp(
         env = sidecar[1] | {"FLB_FORWARD_HOST": "127.0.0.1", "FLB_FORWARD_PORT": str(receiver.port)}
         with FluentBit(top, tmp_path, env) as fluent_bit:
             events = poll(
-                arrived_enough(receiver.snapshot, len(sent)), timeout=60, what=f"events\n{fluent_bit.stderr_tail()}"
+                arrived_enough(receiver.snapshot, len(sent)),
+                timeout=60,
+                what=lambda: f"events\n{fluent_bit.stderr_tail()}",
             )
     assert_exactly_once(sent, [record for _, _, record in events], "sidecar")
     for tag, stamp, record in events:

@@ -75,10 +75,14 @@ def test_sidecar_pipeline_reads_rotated_per_worker_files_once(tmp_path: Path) ->
         files = sorted(log_dir.glob("*.log"))
         assert {p.name for p in files} >= {"app.log", "app-w1.log", "app-w2.log", *(p.name for p in rotated)}
         sent = [record for path in files for record in parse_json_lines(path.read_bytes(), str(path))]
+        sent_per_file = {p.name: len(parse_json_lines(p.read_bytes(), str(p))) for p in files}
         poll(
             arrived_enough(lambda: file_output_records(out), len(sent)),
             timeout=60,
-            what=f"{len(sent)} records in {out}\n{fluent_bit.stderr_tail()}",
+            what=lambda: (
+                f"{len(sent)} records in {out} (got {len(file_output_records(out))}; sent per file:"
+                f" {sent_per_file})\n{fluent_bit.stderr_tail()}"
+            ),
         )
         # Past rotate_wait Fluent Bit lets go of the renamed files; a rescan must not pick them up again.
         time.sleep(ROTATE_WAIT + 2 * REFRESH + 1)
