@@ -74,8 +74,9 @@ def test_sidecar_pipeline_reads_rotated_per_worker_files_once(tmp_path: Path) ->
 
         files = sorted(log_dir.glob("*.log"))
         assert {p.name for p in files} >= {"app.log", "app-w1.log", "app-w2.log", *(p.name for p in rotated)}
-        sent = [record for path in files for record in parse_json_lines(path.read_bytes(), str(path))]
-        sent_per_file = {p.name: len(parse_json_lines(p.read_bytes(), str(p))) for p in files}
+        by_file = {path.name: parse_json_lines(path.read_bytes(), str(path)) for path in files}
+        sent = [record for records in by_file.values() for record in records]
+        sent_per_file = {name: len(records) for name, records in by_file.items()}
         poll(
             arrived_enough(lambda: file_output_records(out), len(sent)),
             timeout=60,
