@@ -1,6 +1,7 @@
 """Fresh IDs for the middleware, made in batches so a request costs no system call and almost no
 Python of its own: tracking IDs (random UUID4 strings, as ``service.context.new_tracking_id`` makes
-them) and new W3C trace contexts. ``deque.popleft`` is atomic, so threads never share one."""
+them), new W3C trace contexts, and whole request contexts (both at once, one ``popleft`` per request).
+``deque.popleft`` is atomic, so threads never share one."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from collections.abc import Callable
 from itertools import repeat
 from typing import Generic, TypeVar
 
-from service.context import TraceContext
+from service.context import RequestContext, TraceContext
 
-__all__ = ["buffered_trace_context", "buffered_tracking_id"]
+__all__ = ["ContextBatches", "buffered_trace_context", "buffered_tracking_id", "context_batches"]
 
 T = TypeVar("T")
 
@@ -34,6 +35,10 @@ class _Batches(Generic[T]):
                 return self.ready.popleft()
             except IndexError:
                 self.ready.extend(self.make())
+
+    def refill(self) -> T:
+        """One value, after adding a batch: for callers that ``popleft`` themselves and got IndexError."""
+        return self.take()
 
 
 # A UUID4 string built for a whole batch by C-level slice assignment instead of one f-string each:
@@ -77,9 +82,39 @@ buffered_tracking_id: Callable[[], str] = _tracking_ids.take
 buffered_trace_context: Callable[[], TraceContext] = _trace_contexts.take
 
 
+def _make_contexts() -> list[RequestContext]:
+    traces = _make_trace_contexts()
+    return list(zip(_make_tracking_ids()[: len(traces)], traces, strict=True))
+
+
+def _make_id_contexts() -> list[RequestContext]:
+    return list(zip(_make_tracking_ids(), repeat(None)))
+
+
+def _make_trace_id_contexts() -> list[RequestContext]:
+    return [(trace[0], trace) for trace in _make_trace_contexts()]
+
+
+#: Request contexts for a request that brought no ID and no trace: ``(uuid4, new trace)``;
+#: ``(uuid4, None)`` when no new trace is wanted; ``(trace_id, new trace)`` when the trace ID serves as
+#: the tracking ID.
+ContextBatches = _Batches[RequestContext]
+_contexts = {"id+trace": _Batches(_make_contexts), "id": _Batches(_make_id_contexts),
+             "trace-as-id": _Batches(_make_trace_id_contexts)}  # fmt: skip
+
+
+def context_batches(*, new_trace: bool, trace_id_as_tracking_id: bool) -> ContextBatches:
+    """The shared batches of fresh request contexts for one middleware configuration."""
+    if not new_trace:
+        return _contexts["id"]
+    return _contexts["trace-as-id" if trace_id_as_tracking_id else "id+trace"]
+
+
 def _forget() -> None:
     _tracking_ids.ready.clear()
     _trace_contexts.ready.clear()
+    for batches in _contexts.values():
+        batches.ready.clear()
 
 
 if hasattr(os, "register_at_fork"):  # a forked worker must never hand out its parent's IDs

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.context import TraceContext, trace_context_var, tracking_id_var
-from service.ids import buffered_trace_context, buffered_tracking_id
+from service import trace as _trace
+from service.context import RequestContext, TraceContext, get_tracking_id, request_context_var
+from service.ids import buffered_trace_context, buffered_tracking_id, context_batches
 from service.logs.fastlog import PROCESS, direct_handler
 from service.logs.format import render_fields
 from service.logs.pipeline import drain_logging, resume_logging
@@ -128,6 +129,14 @@ class TrackingIDMiddleware:
         self.trace_context = trace_context
         self.new_trace = new_trace
         self.trace_id_as_tracking_id = trace_id_as_tracking_id
+        # A request that brought no ID and no trace takes a ready-made context: one C-level popleft.
+        fresh_trace = trace_context and new_trace
+        batches = context_batches(new_trace=fresh_trace, trace_id_as_tracking_id=trace_id_as_tracking_id)
+        if generator is buffered_tracking_id or (fresh_trace and trace_id_as_tracking_id):
+            self._pop: Callable[[], RequestContext] = batches.ready.popleft
+            self._refill: Callable[[], RequestContext] = batches.refill
+        else:  # the caller's own generator: called once per request
+            self._pop = self._refill = self._generated
         _install_server_filter()
 
     @classmethod
@@ -168,24 +177,33 @@ class TrackingIDMiddleware:
         watched = self._watched
         for key, _ in headers:
             if key in watched:
-                tracking_id, trace = self._resolve_slow(scope, headers)
-                header = (self.response_header, tracking_id.encode("latin-1"))
+                context = self._resolve_slow(scope, headers)
+                header = (self.response_header, context[0].encode("latin-1"))
                 break
         else:  # the common case: no inbound ID, no traceparent
-            trace = None
+            context = None
             if self.trace_context:
-                trace = otel_trace_context()
-                if trace is None and self.new_trace:
-                    trace = buffered_trace_context()
-            tracking_id = trace[0] if self.trace_id_as_tracking_id and trace is not None else self.generator()
-            header = (self.response_header, tracking_id.encode("latin-1"))
+                current = _trace.otel_current or _trace.find_otel_current()
+                if current is not None and current():  # an OpenTelemetry context (maybe a span) is active
+                    context = self._from_otel()
+            if context is None:
+                try:
+                    context = self._pop()
+                except IndexError:
+                    context = self._refill()
+            header = (self.response_header, context[0].encode("latin-1"))
             if self.expose_request_id:
                 scope["headers"] = [*headers, (_REQUEST_ID, header[1])]
-        token = tracking_id_var.set(tracking_id)
-        trace_token = trace_context_var.set(trace) if trace is not None else None
+        token = request_context_var.set(context)
         status: int | None = None
-        # Below INFO on service.access the access line costs nothing: no clock read, no record.
-        log_access = self.access_log and scope.get("path") not in self.skip_paths and _access_enabled()
+        # Below INFO on service.access the access line costs nothing: no clock read, no record. (The
+        # logger's own level cache answers first: a Python call is a visible share of a light request.)
+        log_access = (
+            self.access_log
+            and scope.get("path") not in self.skip_paths
+            and (_access_cache.get(_INFO) if not access_logger.disabled else None) is not False
+            and _access_enabled()
+        )
         start = time.perf_counter() if log_access else 0.0
 
         async def send_with_id(message: Message) -> None:
@@ -226,12 +244,22 @@ class TrackingIDMiddleware:
                     log_access = False
                     self._log_access(scope, status, start)
             finally:
-                if trace_token is not None:
-                    trace_context_var.reset(trace_token)
-                tracking_id_var.reset(token)
+                request_context_var.reset(token)
 
     # -- the ID and the trace context ---------------------------------------------------------
-    def _resolve_slow(self, scope: Scope, headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, TraceContext | None]:
+    def _generated(self) -> RequestContext:
+        """A fresh context with the configured generator's ID."""
+        trace = buffered_trace_context() if self.trace_context and self.new_trace else None
+        return self.generator(), trace
+
+    def _from_otel(self) -> RequestContext | None:
+        """The context of the active OpenTelemetry span, or None when no valid span is active."""
+        trace = otel_trace_context()
+        if trace is None:
+            return None
+        return (trace[0] if self.trace_id_as_tracking_id else self.generator()), trace
+
+    def _resolve_slow(self, scope: Scope, headers: Iterable[tuple[bytes, bytes]]) -> RequestContext:
         watched = self._watched
         names = self.header_names
         values: dict[bytes, list[str]] = {}
@@ -325,7 +353,7 @@ class TrackingIDMiddleware:
         # The line FastLogger would render for the call above, without its generic checks (one per request).
         handler.pipeline.submit(
             render_fields(
-                time.time(), "INFO", _ACCESS_NAME, PROCESS.name, tracking_id_var.get(), _ACCESS_LOC, "_log_access",
+                time.time(), "INFO", _ACCESS_NAME, PROCESS.name, get_tracking_id(), _ACCESS_LOC, "_log_access",
                 f'{client_addr or "-"} "{method} {path}" {"-" if status is None else status}', None, fields,
             )
         )  # fmt: skip
@@ -353,6 +381,9 @@ def _call_line(function: Callable[..., Any], attribute: str) -> int:
 
 # A directly rendered access line names the same place as one made through a record.
 _ACCESS_LOC = f"{Path(__file__).name}:{_call_line(TrackingIDMiddleware._log_access, 'info')}"
+
+
+_access_cache: dict[int, bool] = access_logger._cache  # type: ignore[attr-defined]  # stdlib's level cache, cleared on any setLevel
 
 
 def _access_enabled() -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import httpx
 
-from service.context import trace_context_var, tracking_id_var
+from service.context import request_context_var
 from service.trace import format_traceparent
 
 __all__ = ["HEADER", "TRACEPARENT", "aforward_tracking_id", "format_traceparent", "forward_tracking_id"]
@@ -21,11 +21,13 @@ def forward_tracking_id(request: httpx.Request) -> None:
     """httpx request hook: add ``X-Tracking-ID`` and ``traceparent`` (the request's own span as the
     parent) when a request is in context; a header the caller set (or OpenTelemetry's httpx
     instrumentation injected) is kept."""
+    context = request_context_var.get()
+    if context is None:
+        return
+    tracking_id, trace = context
     headers = request.headers
-    tracking_id = tracking_id_var.get()
-    if tracking_id is not None and HEADER not in headers:
+    if HEADER not in headers:
         headers[HEADER] = tracking_id
-    trace = trace_context_var.get()
     if trace is not None and TRACEPARENT not in headers:
         headers[TRACEPARENT] = f"00-{trace[0]}-{trace[1]}-{trace[2]}"
 

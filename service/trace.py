@@ -12,7 +12,7 @@ from contextvars import ContextVar
 from random import getrandbits
 from typing import Any
 
-from service.context import TraceContext, trace_context_var
+from service.context import TraceContext, get_trace_context
 
 __all__ = [
     "format_traceparent",
@@ -83,17 +83,19 @@ def format_traceparent(context: TraceContext | None = None) -> str | None:
     """The ``traceparent`` to send downstream (version 00) for ``context``, by default the current
     request's: its trace ID, the request's own span ID as the parent, its flags. None outside a trace."""
     if context is None:
-        context = trace_context_var.get()
+        context = get_trace_context()
         if context is None:
             return None
     return f"00-{context[0]}-{context[1]}-{context[2]}"
 
 
-_otel_current: Callable[[], Any] | None = None  # OpenTelemetry's "current context" getter, once imported
+#: OpenTelemetry's "current context" getter, once ``find_otel_current`` found it (the middleware reads it
+#: inline: a truthy result means a context is active, maybe with a span).
+otel_current: Callable[[], Any] | None = None
 
 
-def _find_otel_current() -> Callable[[], Any] | None:
-    global _otel_current
+def find_otel_current() -> Callable[[], Any] | None:
+    global otel_current
     otel = sys.modules.get("opentelemetry.context")
     runtime = getattr(otel, "_RUNTIME_CONTEXT", None)  # None while the module is still being imported
     if runtime is None:
@@ -101,8 +103,8 @@ def _find_otel_current() -> Callable[[], Any] | None:
     # The default runtime keeps the context in one ContextVar: read it directly, two Python frames
     # less per request than ``opentelemetry.context.get_current()``; any other runtime goes through it.
     var = getattr(runtime, "_current_context", None)
-    _otel_current = var.get if isinstance(var, ContextVar) else getattr(otel, "get_current", None)
-    return _otel_current
+    otel_current = var.get if isinstance(var, ContextVar) else getattr(otel, "get_current", None)
+    return otel_current
 
 
 def otel_trace_context() -> TraceContext | None:
@@ -111,7 +113,7 @@ def otel_trace_context() -> TraceContext | None:
     Costs one dict lookup when OpenTelemetry was never imported (then no span can be active either):
     the package is neither required nor imported here.
     """
-    current_context = _otel_current or _find_otel_current()
+    current_context = otel_current or find_otel_current()
     if current_context is None:
         return None
     current = current_context()

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
-from service.context import TraceContext, new_tracking_id, trace_context_var, tracking_id_var
+from service.context import RequestContext, TraceContext, new_tracking_id, request_context_var
 from service.middleware import is_valid_tracking_id
 from service.trace import new_span_id
 
@@ -63,10 +63,11 @@ def _parse_traceparent(value: object) -> TraceContext | None:
 def carrier() -> dict[str, str]:
     """The current tracking ID and traceparent, for a job enqueued now (empty outside a request)."""
     out: dict[str, str] = {}
-    tracking_id = tracking_id_var.get()
-    if tracking_id is not None:
-        out[TRACKING_KEY] = tracking_id
-    trace = trace_context_var.get()
+    context = request_context_var.get()
+    if context is None:
+        return out
+    tracking_id, trace = context
+    out[TRACKING_KEY] = tracking_id
     if trace is not None:
         out[TRACEPARENT_KEY] = _format_traceparent(trace)
     return out
@@ -79,8 +80,7 @@ _job_var: ContextVar[tuple[str | None, str] | None] = ContextVar("tracking_job",
 
 @dataclass(slots=True)
 class _Scope:
-    tracking: Token[str | None]
-    trace: Token[TraceContext | None]
+    request: Token[RequestContext | None]
     job: Token[tuple[str | None, str] | None]
     outer: Token[_Scope | None] | None = None
 
@@ -103,7 +103,7 @@ def start_job(received: Mapping[str, object] | None, *, name: str | None, job_id
         tracking_id, generated = (job_id if is_valid_tracking_id(job_id) else new_tracking_id()), True
     parent = _parse_traceparent(received.get(TRACEPARENT_KEY))
     trace = (parent[0], new_span_id(), parent[2]) if parent is not None else None
-    scope = _Scope(tracking_id_var.set(tracking_id), trace_context_var.set(trace), _job_var.set((name, job_id)))
+    scope = _Scope(request_context_var.set((tracking_id, trace)), _job_var.set((name, job_id)))
     scope.outer = _scope_var.set(scope)
     if generated:
         _log.info("no tracking ID came with the job: using %s", "its job ID" if tracking_id == job_id else "a new one")
@@ -116,8 +116,7 @@ def end_job() -> None:
     if scope is None or scope.outer is None:
         return
     _job_var.reset(scope.job)
-    trace_context_var.reset(scope.trace)
-    tracking_id_var.reset(scope.tracking)
+    request_context_var.reset(scope.request)
     _scope_var.reset(scope.outer)
 
 

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import Any
 
-from service.context import tracking_id_var
+from service.context import request_context_var
 from service.logs.format import format_message, render_fields
 from service.logs.sinks import report_fault
 
@@ -191,7 +191,8 @@ class FastLogger(logging.Logger):
             args = args[0]
         handler = self._direct_route(level)
         if handler is not None:  # nobody but the bundle's handler would see the record: skip it
-            tracking_id = tracking_id_var.get()
+            context = request_context_var.get()
+            tracking_id = None if context is None else context[0]
             if extra is not None:
                 for key in extra:  # as Logger.makeRecord checks it
                     if key in _RECORD_KEYS:

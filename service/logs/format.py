@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from service.context import trace_context_var, tracking_id_var
+from service.context import get_tracking_id, request_context_var
 
 __all__ = [
     "RESERVED_FIELDS",
@@ -212,8 +212,8 @@ def render_fields(
         "func": func,
         "message": message,
     }
-    trace = trace_context_var.get()
-    if trace is not None:
+    context = request_context_var.get()
+    if context is not None and (trace := context[1]) is not None:
         out["trace_id"], out["span_id"], out["trace_flags"] = trace
     if extra:
         for key, value in extra.items():
@@ -247,7 +247,7 @@ def render_event(level: str, name: str, message: str, *, func: str | None = None
         level,
         name,
         mp.current_process().name if mp is not None else "MainProcess",
-        tracking_id_var.get(),
+        get_tracking_id(),
         None,
         func,
         message,

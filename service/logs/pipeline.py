@@ -21,7 +21,7 @@ import warnings
 from types import TracebackType
 from typing import IO, Any
 
-from service.context import tracking_id_var
+from service.context import get_tracking_id
 from service.logs import fastlog
 from service.logs.format import render
 from service.logs.listener import Pipeline, State
@@ -55,7 +55,7 @@ class QueueLogHandler(logging.Handler):
         if self.filters and not self.filter(record):
             return False
         if "tracking_id" not in record.__dict__:  # an explicit extra={"tracking_id": ...} wins
-            record.tracking_id = tracking_id_var.get()
+            record.tracking_id = get_tracking_id()
         self.pipeline.submit(render(record))  # render never raises; the arguments are rendered now
         return True
 

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 
 from service import TrackingIDMiddleware, setup_logging
-from service.context import trace_context_var
+from service.context import get_trace_context
 
 setup_logging()
 if os.environ.get("EDGE_APP_DICTCONFIG") == "1":
@@ -46,4 +46,4 @@ async def midstream() -> StreamingResponse:
 @app.get("/trace")
 async def trace() -> dict[str, object]:
     log.info("traced")
-    return {"trace": trace_context_var.get()}
+    return {"trace": get_trace_context()}

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from service.context import trace_context_var, tracking_id_var
+from service.context import get_trace_context, get_tracking_id, request_context_var
 from service.jobs import context as jobs
 from service.jobs.context import JobFieldsFilter, carrier, current_job, end_job, start_job
 
@@ -17,35 +17,34 @@ TRACE = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "01")
 def test_carrier_is_empty_outside_a_request_and_carries_both_inside() -> None:
     """Nothing to send without a request; inside one, the ID and a version-00 traceparent."""
     assert carrier() == {}
-    id_token, trace_token = tracking_id_var.set("req-id-0001"), trace_context_var.set(TRACE)
+    token = request_context_var.set(("req-id-0001", TRACE))
     try:
         assert carrier() == {
             "tracking_id": "req-id-0001",
             "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         }
     finally:
-        trace_context_var.reset(trace_token)
-        tracking_id_var.reset(id_token)
+        request_context_var.reset(token)
 
 
 def test_start_job_binds_the_carried_id_and_a_child_span_then_end_job_restores_everything() -> None:
     """The job sees the carried ID and the carried trace with a new span id; afterwards the caller's own
     values are back (reset by token, never set to None)."""
-    outer = tracking_id_var.set("outer-id-01")
+    outer = request_context_var.set(("outer-id-01", None))
     try:
         bound = start_job(
             {"tracking_id": "req-id-0001", "traceparent": "00-" + "-".join(TRACE)}, name="t", job_id="job-1234"
         )
-        assert bound == tracking_id_var.get() == "req-id-0001"
-        trace = trace_context_var.get()
+        assert bound == get_tracking_id() == "req-id-0001"
+        trace = get_trace_context()
         assert trace is not None and trace[0] == TRACE[0] and trace[2] == "01"
         assert len(trace[1]) == 16 and trace[1] != TRACE[1]
         assert current_job() == ("t", "job-1234")
         end_job()
-        assert tracking_id_var.get() == "outer-id-01"
-        assert trace_context_var.get() is None and current_job() is None
+        assert get_tracking_id() == "outer-id-01"
+        assert get_trace_context() is None and current_job() is None
     finally:
-        tracking_id_var.reset(outer)
+        request_context_var.reset(outer)
 
 
 @pytest.mark.parametrize("received", [None, {}, {"tracking_id": "bad id\n{}"}, {"tracking_id": 42}])
@@ -73,7 +72,7 @@ def test_a_job_without_a_valid_id_runs_under_its_job_id_and_says_so(received: di
         "no tracking ID came with the job: using its job ID",
         "no tracking ID came with the job: using a new one",
     ]
-    assert tracking_id_var.get() is None
+    assert get_tracking_id() is None
 
 
 @pytest.mark.parametrize(
@@ -91,7 +90,7 @@ def test_a_job_without_a_valid_id_runs_under_its_job_id_and_says_so(received: di
 def test_an_invalid_traceparent_gives_no_trace_context(value: object) -> None:
     start_job({"tracking_id": "req-id-0001", "traceparent": value}, name=None, job_id="job-1234")
     try:
-        assert trace_context_var.get() is None
+        assert get_trace_context() is None
     finally:
         end_job()
 
@@ -106,11 +105,11 @@ def test_nested_jobs_unwind_in_order_and_end_job_without_start_is_a_no_op() -> N
     end_job()
     start_job({"tracking_id": "first-id-01"}, name="a", job_id="job-aaaa")
     start_job({"tracking_id": "second-id-2"}, name="b", job_id="job-bbbb")
-    assert tracking_id_var.get() == "second-id-2"
+    assert get_tracking_id() == "second-id-2"
     end_job()
-    assert tracking_id_var.get() == "first-id-01" and current_job() == ("a", "job-aaaa")
+    assert get_tracking_id() == "first-id-01" and current_job() == ("a", "job-aaaa")
     end_job()
-    assert tracking_id_var.get() is None and current_job() is None
+    assert get_tracking_id() is None and current_job() is None
 
 
 def test_concurrent_jobs_in_their_own_tasks_never_see_each_others_id() -> None:
@@ -118,7 +117,7 @@ def test_concurrent_jobs_in_their_own_tasks_never_see_each_others_id() -> None:
         start_job({"tracking_id": f"request-{index:04d}"}, name="t", job_id=f"job-{index:04d}")
         try:
             await asyncio.sleep(0.001 * (index % 7))
-            return tracking_id_var.get(), (current_job() or (None, None))[1]
+            return get_tracking_id(), (current_job() or (None, None))[1]
         finally:
             end_job()
 

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from service.context import bind_tracking_id, get_tracking_id, new_tracking_id
+from service.context import bind_tracking_id, get_trace_context, get_tracking_id, new_tracking_id, request_context_var
 
 
 def test_default_is_none() -> None:
@@ -31,6 +31,20 @@ def test_bind_and_restore() -> None:
             assert get_tracking_id() == inner != outer
         assert get_tracking_id() == "outer-0001"
     assert get_tracking_id() is None
+
+
+def test_bind_keeps_the_current_trace_context() -> None:
+    """Detached work bound to another ID stays in the request's trace; outside a trace there is none."""
+    trace = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "01")
+    token = request_context_var.set(("request-0001", trace))
+    try:
+        with bind_tracking_id("detached-01"):
+            assert get_tracking_id() == "detached-01" and get_trace_context() == trace
+        assert get_tracking_id() == "request-0001"
+    finally:
+        request_context_var.reset(token)
+    with bind_tracking_id("no-trace-01"):
+        assert get_trace_context() is None
 
 
 def test_restores_on_exception() -> None:

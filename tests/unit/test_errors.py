@@ -23,7 +23,7 @@ from opentelemetry.trace import StatusCode
 from starlette.testclient import TestClient
 
 from service import TrackingIDMiddleware
-from service.context import trace_context_var
+from service.context import get_trace_context
 from tests.support import ROOT
 from tests.support import flushed_records as records
 
@@ -46,7 +46,7 @@ def failing_app() -> FastAPI:
 
     @app.get("/trace")
     async def trace() -> dict[str, Any]:
-        return {"trace": trace_context_var.get()}
+        return {"trace": get_trace_context()}
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:

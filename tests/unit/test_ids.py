@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from service.ids import buffered_trace_context, buffered_tracking_id
+from service.ids import buffered_trace_context, buffered_tracking_id, context_batches
 
 
 def test_every_id_is_a_canonical_uuid4_and_unique() -> None:
@@ -106,3 +106,49 @@ def test_an_all_zero_trace_or_span_id_is_never_handed_out(monkeypatch: pytest.Mo
     assert calls >= 2
     assert all(t != "0" * 32 and s != "0" * 16 for t, s, _ in made)
     assert len({t for t, _, _ in made}) == 300
+
+
+@pytest.mark.parametrize(
+    ("new_trace", "trace_id_as_tracking_id"), [(True, False), (False, False), (True, True), (False, True)]
+)
+def test_request_contexts_pair_an_id_with_the_configured_trace(new_trace: bool, trace_id_as_tracking_id: bool) -> None:
+    """A ready-made request context per configuration: (uuid4, new trace), (uuid4, None), (trace id, its trace)."""
+    batches = context_batches(new_trace=new_trace, trace_id_as_tracking_id=trace_id_as_tracking_id)
+    made = [batches.take() for _ in range(600)]  # several batches
+    assert len({tracking_id for tracking_id, _ in made}) == 600
+    for tracking_id, trace in made:
+        if not new_trace:
+            assert trace is None and uuid.UUID(tracking_id).version == 4
+            continue
+        assert trace is not None and len(trace[0]) == 32 and len(trace[1]) == 16 and trace[2] == "00"
+        if trace_id_as_tracking_id:
+            assert tracking_id == trace[0]
+        else:
+            assert uuid.UUID(tracking_id).version == 4 and tracking_id.replace("-", "") != trace[0]
+    if new_trace:
+        assert len({trace[1] for _, trace in made if trace is not None}) == 600
+
+
+def test_refill_hands_out_a_value_from_an_empty_batch() -> None:
+    """The middleware pops itself and calls refill() on IndexError: it must get a fresh, distinct context."""
+    batches = context_batches(new_trace=True, trace_id_as_tracking_id=False)
+    batches.ready.clear()
+    first = batches.refill()
+    assert batches.ready and first not in batches.ready
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_never_hands_out_its_parents_request_contexts() -> None:
+    batches = context_batches(new_trace=True, trace_id_as_tracking_id=False)
+    batches.take()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, "\n".join(batches.take()[0] for _ in range(10)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split("\n"))
+    parent = {batches.take()[0] for _ in range(300)}
+    assert not child & parent

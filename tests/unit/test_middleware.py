@@ -19,7 +19,6 @@ from starlette.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
 from service import TrackingIDMiddleware, get_tracking_id
-from service.context import tracking_id_var
 from service.logs.pipeline import State, current_pipeline, setup_logging, shutdown_logging
 from tests.support import flushed_records as records
 
@@ -66,7 +65,7 @@ class TestIds:
         tid = response.headers["x-tracking-id"]
         assert uuid.UUID(tid).version == 4
         assert response.json()["id"] == tid
-        assert tracking_id_var.get() is None, "the ContextVar is reset after the request"
+        assert get_tracking_id() is None, "the ContextVar is reset after the request"
 
     @pytest.mark.parametrize(
         "value",

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from starlette.testclient import TestClient
 
 from service import TrackingIDMiddleware, aforward_tracking_id, format_traceparent, parse_traceparent
-from service.context import trace_context_var
+from service.context import get_trace_context
 
 TRACE = "12345678901234567890123456789012"
 PARENT = "1234567890123456"
@@ -78,7 +78,7 @@ def app_with(**options: Any) -> FastAPI:
 
     @app.get("/trace")
     async def trace() -> dict[str, Any]:
-        return {"trace": trace_context_var.get(), "traceparent": format_traceparent()}
+        return {"trace": get_trace_context(), "traceparent": format_traceparent()}
 
     @app.get("/downstream")
     async def downstream() -> dict[str, Any]:
@@ -91,7 +91,7 @@ def app_with(**options: Any) -> FastAPI:
         transport = httpx.MockTransport(record)
         async with httpx.AsyncClient(transport=transport, event_hooks={"request": [aforward_tracking_id]}) as client:
             await client.get("http://downstream.invalid/")
-        return {"trace": trace_context_var.get(), "sent": dict(sent[0].headers)}
+        return {"trace": get_trace_context(), "sent": dict(sent[0].headers)}
 
     return app
 

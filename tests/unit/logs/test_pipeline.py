@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from service.context import bind_tracking_id, trace_context_var
+from service.context import bind_tracking_id, request_context_var
 from service.logs.pipeline import QueueLogHandler, State, current_pipeline, setup_logging, shutdown_logging
 
 
@@ -372,12 +372,12 @@ def test_trace_fields_follow_the_message_on_both_routes(out: io.BytesIO) -> None
     """With a trace context bound, every line carries trace_id, span_id, trace_flags right after message."""
     setup_logging(stream=out)
     log = logging.getLogger("t")
-    token = trace_context_var.set(("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "01"))
+    token = request_context_var.set(("trace-test-1", ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "01")))
     try:
         log.info("direct route")
         log.info("record route", extra={"user": 1})
     finally:
-        trace_context_var.reset(token)
+        request_context_var.reset(token)
     log.info("no trace")
     first, second, third = lines(out)
     for line in (first, second):
@@ -390,7 +390,8 @@ def test_trace_fields_follow_the_message_on_both_routes(out: io.BytesIO) -> None
             "01",
         )
     assert second["user"] == 1
-    assert "trace_id" not in third
+    assert first["tracking_id"] == second["tracking_id"] == "trace-test-1"
+    assert "trace_id" not in third and third["tracking_id"] is None
 
 
 def test_setup_again_reroutes_what_was_reconfigured(out: io.BytesIO) -> None:
