@@ -61,12 +61,12 @@ def _fast(on: bool) -> bool:
 
 
 def measure(n: int, path: Path) -> dict[str, float | None]:
-    from service.context import tracking_id_var
+    from service.context import request_context_var
     from service.logs.format import render
     from service.logs.pipeline import Pipeline, QueueLogHandler, State, setup_logging, shutdown_logging
     from service.settings import load_settings
 
-    tracking_id_var.set(PART1_ID)
+    request_context_var.set((PART1_ID, None))
     log = logging.getLogger("bench")
     log.setLevel(logging.INFO)
     log.propagate = False

@@ -87,7 +87,8 @@ def markdown(results: dict[str, Any]) -> str:
             continue
         out += [
             "",
-            f"## {title} ({part['rounds']} interleaved rounds of {part['seconds']:g} s, medians)",
+            f"## {title} ({part['rounds']} interleaved rounds of {part['seconds']:g} s, fresh server processes"
+            " each round, medians)",
             "",
         ]
         pong = key == "part3" and all("pong" in e for e in part["variants"].values())

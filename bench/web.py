@@ -50,21 +50,43 @@ STACK_LABELS = {
 SAMPLE_BASE = 1_000_000  # n of the correctness requests, so they never collide with wrk's n=0
 
 
-def _interleaved(
-    servers: dict[str, Server], path: str, seconds: float, rounds: int, warmup: float, log: Log, part: str
-) -> dict[str, list[LoadResult]]:
-    """Warm every server (not counted), then rounds of one bounded run per variant, order rotating."""
-    if warmup > 0:
-        for server in servers.values():
-            load(server.url(path), warmup)
-    names = list(servers)
-    runs: dict[str, list[LoadResult]] = {name: [] for name in names}
+def _fresh_rounds(
+    variants: list[str],
+    paths: list[str],
+    seconds: float,
+    rounds: int,
+    warmup: float,
+    log: Log,
+    part: str,
+    python: str,
+    each: Callable[[int, dict[str, Server]], None] | None = None,
+) -> dict[str, dict[str, list[LoadResult]]]:
+    """Rounds of one bounded run per variant and path, order rotating; every round starts fresh server
+    processes (warmed, not counted) and stops them after, calling ``each(round, servers)`` before the stop.
+
+    Fresh processes because one process's rate stays put across rounds while identical processes differ
+    by up to ±10 % (memory layout, hash seed): the median over rounds is then a median over processes.
+    """
+    runs: dict[str, dict[str, list[LoadResult]]] = {path: {name: [] for name in variants} for path in paths}
     for round_no in range(rounds):
-        shift = round_no % len(names)
-        for name in names[shift:] + names[:shift]:
-            result = measured_load(servers[name], path, seconds)
-            runs[name].append(result)
-            log(f"  {part} round {round_no + 1} {name}: {result.rps:,.0f} req/s, p99 {result.p99_ms:.2f} ms")
+        servers = {v: Server(v, tag=f"{part.replace(' ', '')}-r{round_no + 1}", python=python) for v in variants}
+        start_all(list(servers.values()))
+        try:
+            shift = round_no % len(variants)
+            for path in paths:
+                if warmup > 0:
+                    for server in servers.values():
+                        load(server.url(path), warmup)
+                for name in variants[shift:] + variants[:shift]:
+                    result = measured_load(servers[name], path, seconds)
+                    runs[path][name].append(result)
+                    rate = f"{result.rps:,.0f} req/s, p99 {result.p99_ms:.2f} ms"
+                    log(f"  {part} round {round_no + 1} {path} {name}: {rate}")
+            if each is not None:
+                each(round_no, servers)
+        finally:
+            for server in servers.values():
+                server.stop()
     return runs
 
 
@@ -95,16 +117,19 @@ def _summary(runs: list[LoadResult], bare_rps: float | None = None) -> dict[str,
 
 # -- Part 2 -------------------------------------------------------------------------------------
 def part2(seconds: float, rounds: int, warmup: float, log: Log = print, python: str = PYTHON) -> dict[str, Any]:
-    servers = {v: Server(v, tag="part2", python=python) for v in MIDDLEWARE_VARIANTS}
-    start_all(list(servers.values()))
-    try:
-        problems = {v: _check_middleware(v, s) for v, s in servers.items()}
-        runs = _interleaved(servers, PART2_PATH, seconds, rounds, warmup, log, "part 2")
-    finally:
-        for server in servers.values():
-            server.stop()
-    for variant, server in servers.items():
-        problems[variant] += _check_json_lines(server.stdout_path)
+    problems: dict[str, list[str]] = {v: [] for v in MIDDLEWARE_VARIANTS}
+    stdout_paths: list[tuple[str, Path]] = []
+
+    def check(round_no: int, servers: dict[str, Server]) -> None:
+        for variant, server in servers.items():
+            if round_no == 0:
+                problems[variant] += _check_middleware(variant, server)
+            stdout_paths.append((variant, server.stdout_path))
+
+    variants = list(MIDDLEWARE_VARIANTS)
+    runs = _fresh_rounds(variants, [PART2_PATH], seconds, rounds, warmup, log, "part 2", python, check)[PART2_PATH]
+    for variant, path in stdout_paths:  # read once the servers stopped (and drained)
+        problems[variant] += _check_json_lines(path)
     bare = median([r.rps for r in runs["mw-bare"]])
     results = {}
     for variant in MIDDLEWARE_VARIANTS:
@@ -140,18 +165,16 @@ def _check_json_lines(path: Path) -> list[str]:
 def part3(
     seconds: float, rounds: int, warmup: float, samples: int, log: Log = print, python: str = PYTHON
 ) -> dict[str, Any]:
-    servers = {v: Server(v, tag="part3", python=python) for v in STACK_VARIANTS}
-    start_all(list(servers.values()))
-    sent: dict[str, dict[str, int]] = {}
-    try:
-        runs = _interleaved(servers, "/stack?n=0", seconds, rounds, warmup, log, "part 3")
-        light = _interleaved(servers, "/pong", seconds, rounds, warmup, log, "part 3 pong")
-        for variant, server in servers.items():  # the correctness pass: IDs from the response headers
+    sent: dict[str, list[tuple[Path, dict[str, int]]]] = defaultdict(list)
+
+    def sample(round_no: int, servers: dict[str, Server]) -> None:  # the correctness pass: IDs from the headers
+        for variant, server in servers.items():
             if variant in STACK_ID:
-                sent[variant] = _sample_requests(server, STACK_ID[variant][0], samples)
-    finally:
-        for server in servers.values():
-            server.stop()
+                sent[variant].append((server.stdout_path, _sample_requests(server, STACK_ID[variant][0], samples)))
+
+    paths = ["/stack?n=0", "/pong"]
+    both = _fresh_rounds(list(STACK_VARIANTS), paths, seconds, rounds, warmup, log, "part 3", python, sample)
+    runs, light = both["/stack?n=0"], both["/pong"]
     bare = median([r.rps for r in runs["stack-bare"]])
     bare_light = median([r.rps for r in light["stack-bare"]])
     results = {}
@@ -162,12 +185,12 @@ def part3(
         if summary["errors"] or pong["errors"]:
             problems.append(f"{summary['errors'] + pong['errors']} failed requests")
         counted = 0
-        if variant in STACK_ID:
-            check = check_stack_output(variant, servers[variant].stdout_path, sent[variant])
+        for path, sent_here in sent.get(variant, []):  # every process's output, after it stopped
+            check = check_stack_output(variant, path, sent_here)
             problems += check["problems"]
-            counted = check["requests"]
-            if counted < summary["requests"]:
-                problems.append(f"{counted} request line pairs < {summary['requests']} requests wrk completed")
+            counted += check["requests"]
+        if variant in STACK_ID and counted < summary["requests"]:
+            problems.append(f"{counted} request line pairs < {summary['requests']} requests wrk completed")
         results[variant] = {
             "label": STACK_LABELS[variant],
             **summary,
