@@ -4,7 +4,7 @@ app.add_middleware(TrackingIDMiddleware)
 setup_logging()
 """
 
-from service.context import bind_tracking_id, get_tracking_id, new_tracking_id
+from service.context import bind_tracking_id, get_trace_context, get_tracking_id, new_tracking_id
 from service.logs.format import JsonFormatter
 from service.logs.pipeline import setup_logging, shutdown_logging
 from service.middleware import TrackingIDMiddleware, is_valid_tracking_id
@@ -21,6 +21,7 @@ __all__ = [
     "bind_tracking_id",  # context manager binding an ID for detached work (with / async with)
     "format_traceparent",  # the W3C traceparent to send downstream for the current request (or None)
     "forward_tracking_id",  # httpx.Client request hook forwarding the ID and traceparent downstream
+    "get_trace_context",  # the current (trace_id, span_id, trace_flags), None outside a traced request
     "get_tracking_id",  # the current ID (None outside a request); also a FastAPI dependency
     "is_valid_tracking_id",  # the default inbound-ID validator (8-128 safe characters)
     "new_tracking_id",  # a fresh uuid4 string

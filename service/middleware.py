@@ -9,7 +9,7 @@ import dis
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -206,7 +206,9 @@ class TrackingIDMiddleware:
         )
         start = time.perf_counter() if log_access else 0.0
 
-        async def send_with_id(message: Message) -> None:
+        # A plain function returning the awaitable of the server's send: one coroutine less per message
+        # (the app awaits what it returns, exactly as it would await an async send).
+        def send_with_id(message: Message) -> Awaitable[None]:
             nonlocal status, log_access
             kind = message["type"]
             if kind == "http.response.start" or kind == "websocket.accept":
@@ -219,15 +221,14 @@ class TrackingIDMiddleware:
                         break
                 message = {**message, "headers": [*headers, header]}  # a copy: the app may reuse its message
                 status = message.get("status", 101)
-            elif kind == "http.response.body" and not message.get("more_body", False):
-                await send(message)
-                if log_access:  # logged when the response is complete, before background tasks run
+            elif kind == "http.response.body":
+                if log_access and not message.get("more_body", False):
+                    # Logged when the response is complete, before background tasks run.
                     log_access = False
-                    self._log_access(scope, status, start)
-                return
+                    return self._send_then_log(send, message, scope, status, start)
             elif kind == "websocket.close" and status is None:
                 status = 403
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
@@ -333,6 +334,15 @@ class TrackingIDMiddleware:
             await send({"type": "websocket.close", "code": 1011})
         else:
             await _render_500(scope, receive, send, exc)
+
+    async def _send_then_log(
+        self, send: Send, message: Message, scope: Scope, status: int | None, start: float
+    ) -> None:
+        """Send the response's last message, then log the access line (also when the send fails)."""
+        try:
+            await send(message)
+        finally:
+            self._log_access(scope, status, start)
 
     def _log_access(self, scope: Scope, status: int | None, start: float) -> None:
         duration_ms = round((time.perf_counter() - start) * 1e6) / 1000  # to the µs; round(x, 3) costs ten times more

@@ -392,14 +392,15 @@ class TestExplicitConfiguration:
 
 
 class TestAccessMessage:
-    def call(self, path: str, client: tuple[str, int] | None) -> None:
+    def call(self, path: str, client: tuple[str, int] | None, *, fail_body: bool = False) -> None:
         app = build()
 
         async def receive() -> dict[str, Any]:
             return {"type": "http.request", "body": b"", "more_body": False}
 
         async def send(message: dict[str, Any]) -> None:
-            pass
+            if fail_body and message["type"] == "http.response.body":
+                raise OSError("client went away")  # as a server's send does when the peer reset
 
         scope: dict[str, Any] = {
             "type": "http", "method": "GET", "path": path, "raw_path": path.encode(), "query_string": b"",
@@ -440,6 +441,26 @@ class TestAccessMessage:
             line.pop("@timestamp"), line.pop("duration_ms"), line.pop("tracking_id")
             line.pop("trace_id"), line.pop("span_id")
         assert direct == via_record and direct["loc"].startswith("middleware.py:")
+
+    def test_a_failed_last_send_still_gets_one_access_line(self, out: io.BytesIO) -> None:
+        """The access line is written after the last body message is sent, and also when that send fails."""
+        with pytest.raises(OSError, match="client went away"):
+            self.call("/ctx", ("127.0.0.1", 5555), fail_body=True)
+        access = [r for r in records(out) if r["name"] == "service.access"]
+        assert [(r["path"], r["status"]) for r in access] == [("/ctx", 200)]
+
+    def test_a_level_raised_after_requests_silences_the_access_line(self, out: io.BytesIO) -> None:
+        """The middleware reads the logger's level cache: setLevel clears it, so the next request obeys."""
+        client = TestClient(build())
+        client.get("/ctx")
+        access = logging.getLogger("service.access")
+        access.setLevel(logging.WARNING)
+        try:
+            client.get("/ctx")
+        finally:
+            access.setLevel(logging.NOTSET)
+        client.get("/ctx")
+        assert len([r for r in records(out) if r["name"] == "service.access"]) == 2
 
     def test_unknown_client_is_a_dash_not_none(self, out: io.BytesIO) -> None:
         """After a client RST the server may not know the peer: the message must not start with None."""
