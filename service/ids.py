@@ -36,10 +36,6 @@ class _Batches(Generic[T]):
             except IndexError:
                 self.ready.extend(self.make())
 
-    def refill(self) -> T:
-        """One value, after adding a batch: for callers that ``popleft`` themselves and got IndexError."""
-        return self.take()
-
 
 # A UUID4 string built for a whole batch by C-level slice assignment instead of one f-string each:
 # every hex digit comes from the low nibble of one random byte, the variant digit from two bits.

@@ -17,7 +17,7 @@ import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import trace as _trace
-from service.context import RequestContext, TraceContext, get_tracking_id, request_context_var
+from service.context import RequestContext, TraceContext, request_context_var
 from service.ids import buffered_trace_context, buffered_tracking_id, context_batches
 from service.logs.fastlog import PROCESS, direct_handler
 from service.logs.format import render_fields
@@ -134,7 +134,7 @@ class TrackingIDMiddleware:
         batches = context_batches(new_trace=fresh_trace, trace_id_as_tracking_id=trace_id_as_tracking_id)
         if generator is buffered_tracking_id or (fresh_trace and trace_id_as_tracking_id):
             self._pop: Callable[[], RequestContext] = batches.ready.popleft
-            self._refill: Callable[[], RequestContext] = batches.refill
+            self._refill: Callable[[], RequestContext] = batches.take  # after popleft's IndexError
         else:  # the caller's own generator: called once per request
             self._pop = self._refill = self._generated
         _install_server_filter()
@@ -361,9 +361,11 @@ class TrackingIDMiddleware:
                                extra=fields)  # fmt: skip
             return
         # The line FastLogger would render for the call above, without its generic checks (one per request).
+        context = request_context_var.get()  # read inline, as FastLogger does: no Python call per line
+        tracking_id = None if context is None else context[0]
         handler.pipeline.submit(
             render_fields(
-                time.time(), "INFO", _ACCESS_NAME, PROCESS.name, get_tracking_id(), _ACCESS_LOC, "_log_access",
+                time.time(), "INFO", _ACCESS_NAME, PROCESS.name, tracking_id, _ACCESS_LOC, "_log_access",
                 f'{client_addr or "-"} "{method} {path}" {"-" if status is None else status}', None, fields,
             )
         )  # fmt: skip

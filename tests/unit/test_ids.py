@@ -129,11 +129,11 @@ def test_request_contexts_pair_an_id_with_the_configured_trace(new_trace: bool, 
         assert len({trace[1] for _, trace in made if trace is not None}) == 600
 
 
-def test_refill_hands_out_a_value_from_an_empty_batch() -> None:
-    """The middleware pops itself and calls refill() on IndexError: it must get a fresh, distinct context."""
+def test_take_hands_out_a_value_from_an_empty_batch() -> None:
+    """The middleware pops itself and calls take() on IndexError: it must get a fresh, distinct context."""
     batches = context_batches(new_trace=True, trace_id_as_tracking_id=False)
     batches.ready.clear()
-    first = batches.refill()
+    first = batches.take()
     assert batches.ready and first not in batches.ready
 
 
