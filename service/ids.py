@@ -37,37 +37,57 @@ class _Batches(Generic[T]):
                 self.ready.extend(self.make())
 
 
-# A UUID4 string built for a whole batch by C-level slice assignment instead of one f-string each:
-# every hex digit comes from the low nibble of one random byte, the variant digit from two bits.
-_HEX = bytes(b"0123456789abcdef"[x & 15] for x in range(256))
-_VARIANT = bytes(b"89ab"[x & 3] for x in range(256))
-_WIDTH = 37  # 36 characters and a space to split on
-_DIGITS = [(i, at) for i, at in enumerate(at for at in range(36) if at not in (8, 13, 18, 23))]
+# A batch is made from one string of random lowercase hex digits, shaped in place by C-level stepped
+# slice assignments (a few per batch, not per value) and split on spaces: one record per value, its fields
+# (a UUID4, a trace ID, a span ID) each followed by a space.
+_UUID = 36
+_TRACE = 32
+_SPAN = 16
+_VARIANT = bytes.maketrans(b"0123456789abcdef", b"89ab89ab89ab89ab")  # RFC 4122 variant from a random digit
+_ZERO_TRACE, _ZERO_SPAN = "0" * _TRACE, "0" * _SPAN
+_DASHES, _FOURS, _SPACES = b"-" * _BATCH, b"4" * _BATCH, b" " * _BATCH
+
+
+def _random_hex(length: int) -> bytearray:
+    """``length`` random lowercase hex digits (os.urandom: one system call per batch)."""
+    return bytearray(os.urandom((length + 1) // 2).hex()[:length], "ascii")
+
+
+def _records(width: int, uuid_at: int | None, spaces: tuple[int, ...]) -> str:
+    """``_BATCH`` records of ``width`` characters: random hex, a UUID4 laid out from offset
+    ``uuid_at``, a space at each offset in ``spaces`` (the last one ends the record)."""
+    buf = _random_hex(width * _BATCH)
+    if uuid_at is not None:
+        for dash in (8, 13, 18, 23):
+            buf[uuid_at + dash :: width] = _DASHES
+        buf[uuid_at + 14 :: width] = _FOURS  # version 4
+        buf[uuid_at + 19 :: width] = buf[uuid_at + 19 :: width].translate(_VARIANT)
+    for at in spaces:
+        buf[at::width] = _SPACES
+    return buf.decode("ascii")
+
+
+def _may_hold_zero_ids(records: str) -> bool:
+    # (practically never true) maybe an all-zero trace or span ID, which the spec forbids; a UUID4 never
+    # has 16 zeros in a row
+    return _ZERO_SPAN in records
 
 
 def _make_tracking_ids() -> list[str]:
-    raw = os.urandom(32 * _BATCH)
-    digits = raw.translate(_HEX)
-    out = bytearray(b"-" * (_WIDTH * _BATCH))
-    for i, at in _DIGITS:
-        out[at::_WIDTH] = digits[i::32]
-    out[14::_WIDTH] = b"4" * _BATCH  # version 4
-    out[19::_WIDTH] = raw[16::32].translate(_VARIANT)  # RFC 4122 variant: 8, 9, a or b
-    out[36::_WIDTH] = b" " * _BATCH
-    return out.decode("ascii").split()
+    return _records(_UUID + 1, 0, (_UUID,)).split()
 
 
 def _make_trace_contexts() -> list[TraceContext]:
-    # hex(" ", n) puts a space after every n random bytes, so one split yields the batch's IDs.
-    trace_ids = os.urandom(16 * _BATCH).hex(" ", 16).split()
-    span_ids = os.urandom(8 * _BATCH).hex(" ", 8).split()
-    made = list(zip(trace_ids, span_ids, repeat("00", _BATCH), strict=True))
-    if _ZERO_TRACE in trace_ids or _ZERO_SPAN in span_ids:  # (practically never) all zero: the spec forbids it
-        made = [t for t in made if t[0] != _ZERO_TRACE and t[1] != _ZERO_SPAN]
-    return made
+    records = _records(_TRACE + 1 + _SPAN + 1, None, (_TRACE, _TRACE + 1 + _SPAN))
+    fields = records.split()
+    made = list(zip(fields[0::2], fields[1::2], repeat("00", _BATCH), strict=True))
+    return [t for t in made if _valid(t)] if _may_hold_zero_ids(records) else made
 
 
-_ZERO_TRACE, _ZERO_SPAN = "0" * 32, "0" * 16
+def _valid(trace: TraceContext) -> bool:
+    return trace[0] != _ZERO_TRACE and trace[1] != _ZERO_SPAN
+
+
 _tracking_ids = _Batches(_make_tracking_ids)
 _trace_contexts = _Batches(_make_trace_contexts)
 
@@ -79,8 +99,13 @@ buffered_trace_context: Callable[[], TraceContext] = _trace_contexts.take
 
 
 def _make_contexts() -> list[RequestContext]:
-    traces = _make_trace_contexts()
-    return list(zip(_make_tracking_ids()[: len(traces)], traces, strict=True))
+    # One record per request: UUID4, trace ID, span ID.
+    ends = (_UUID, _UUID + 1 + _TRACE, _UUID + 1 + _TRACE + 1 + _SPAN)
+    records = _records(ends[-1] + 1, 0, ends)
+    fields = records.split()
+    traces = zip(fields[1::3], fields[2::3], repeat("00", _BATCH), strict=True)
+    made: list[RequestContext] = list(zip(fields[0::3], traces, strict=True))
+    return [c for c in made if c[1] is None or _valid(c[1])] if _may_hold_zero_ids(records) else made
 
 
 def _make_id_contexts() -> list[RequestContext]:

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from service.context import RequestContext, TraceContext
 from service.ids import buffered_trace_context, buffered_tracking_id, context_batches
 
 
@@ -88,24 +89,42 @@ def test_a_forked_child_never_hands_out_its_parents_traces() -> None:
     assert not child & parent
 
 
-def test_an_all_zero_trace_or_span_id_is_never_handed_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The spec forbids all-zero IDs: a batch whose random bytes make one drops that context."""
+@pytest.mark.parametrize("configuration", ["traces", "id+trace", "trace-as-id"])
+@pytest.mark.parametrize("zero", ["trace", "span"])
+def test_an_all_zero_trace_or_span_id_is_never_handed_out(
+    monkeypatch: pytest.MonkeyPatch, configuration: str, zero: str
+) -> None:
+    """The spec forbids all-zero IDs: a batch whose random digits make one drops that context (and only it)."""
     from service import ids
 
-    real = os.urandom
+    real = ids._random_hex
     calls = 0
 
-    def zeros_first(n: int) -> bytes:  # the first trace ID and the first span ID of the next batch are zero
+    def zeros_in_first_batch(length: int) -> bytearray:  # every 5th record's trace (or span) ID is all zero
         nonlocal calls
         calls += 1
-        return bytes(16 if n == 16 * 256 else 8) + real(n - (16 if n == 16 * 256 else 8)) if calls <= 2 else real(n)
+        digits = real(length)
+        if calls == 1:
+            width = length // 256
+            field = ids._SPAN if zero == "span" else ids._TRACE
+            end = width - 1 if zero == "span" else width - 1 - ids._SPAN - 1
+            for record in range(0, 256, 5):
+                at = record * width + end - field
+                digits[at : at + field] = b"0" * field
+        return digits
 
-    ids._trace_contexts.ready.clear()
-    monkeypatch.setattr(os, "urandom", zeros_first)
-    made = [buffered_trace_context() for _ in range(300)]
-    assert calls >= 2
+    def take() -> TraceContext | None:
+        return ids._trace_contexts.take() if configuration == "traces" else contexts.take()[1]
+
+    contexts = context_batches(new_trace=True, trace_id_as_tracking_id=configuration == "trace-as-id")
+    batches = ids._trace_contexts if configuration == "traces" else contexts
+    batches.ready.clear()
+    monkeypatch.setattr(ids, "_random_hex", zeros_in_first_batch)
+    made = [trace for trace in (take() for _ in range(300)) if trace is not None]
+    assert calls == 2
     assert all(t != "0" * 32 and s != "0" * 16 for t, s, _ in made)
     assert len({t for t, _, _ in made}) == 300
+    assert len(batches.ready) == (256 - 52) + 256 - 300  # only the 52 zero records were dropped
 
 
 @pytest.mark.parametrize(
@@ -152,3 +171,23 @@ def test_a_forked_child_never_hands_out_its_parents_request_contexts() -> None:
         child = set(pipe.read().split("\n"))
     parent = {batches.take()[0] for _ in range(300)}
     assert not child & parent
+
+
+@pytest.mark.parametrize("configuration", ["traces", "id+trace"])
+def test_every_hex_digit_of_a_trace_and_of_its_request_id_is_random(configuration: str) -> None:
+    """No digit of a trace ID, span ID or paired UUID4 is fixed by the batch layout (each takes all 16 values)."""
+    made: list[RequestContext]
+    if configuration == "traces":
+        made = [("", buffered_trace_context()) for _ in range(2000)]
+    else:
+        batches = context_batches(new_trace=True, trace_id_as_tracking_id=False)
+        made = [batches.take() for _ in range(2000)]
+    for field in (0, 1):
+        values = [trace[field] for _, trace in made if trace is not None]
+        for position in range(len(values[0])):
+            assert len({value[position] for value in values}) == 16, (field, position)
+    if configuration == "id+trace":
+        ids = [tracking_id.replace("-", "") for tracking_id, _ in made]
+        for position in range(32):
+            expected = {"4"} if position == 12 else set("89ab") if position == 16 else set("0123456789abcdef")
+            assert {value[position] for value in ids} == expected, position
