@@ -8,6 +8,7 @@ import contextlib
 import dis
 import logging
 import re
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -41,6 +42,8 @@ _PREVIEW = 16
 _INFO = logging.INFO
 _TRACEPARENT = b"traceparent"
 _REQUEST_ID = b"x-request-id"
+_OTEL_CONTEXT = _trace.OTEL_CONTEXT_MODULE
+_modules = sys.modules
 #: Set on an exception object once it is logged with its tracking ID (see ``_AlreadyLogged``).
 LOGGED_MARK = "_tracking_logged"
 # C0 and C1 control characters and DEL: a forged line break or terminal escape in `jq -r .message`.
@@ -183,7 +186,9 @@ class TrackingIDMiddleware:
         else:  # the common case: no inbound ID, no traceparent
             context = None
             if self.trace_context:
-                current = _trace.otel_current or _trace.find_otel_current()
+                current = _trace.otel_current
+                if current is None and _OTEL_CONTEXT in _modules:  # (a dict lookup while OTel is not imported)
+                    current = _trace.find_otel_current()
                 if current is not None and current():  # an OpenTelemetry context (maybe a span) is active
                     context = self._from_otel()
             if context is None:

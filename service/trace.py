@@ -94,9 +94,13 @@ def format_traceparent(context: TraceContext | None = None) -> str | None:
 otel_current: Callable[[], Any] | None = None
 
 
+#: The module ``find_otel_current`` looks for: until it is imported, no OpenTelemetry context can be active.
+OTEL_CONTEXT_MODULE = "opentelemetry.context"
+
+
 def find_otel_current() -> Callable[[], Any] | None:
     global otel_current
-    otel = sys.modules.get("opentelemetry.context")
+    otel = sys.modules.get(OTEL_CONTEXT_MODULE)
     runtime = getattr(otel, "_RUNTIME_CONTEXT", None)  # None while the module is still being imported
     if runtime is None:
         return None
