@@ -13,7 +13,7 @@ from bench.common import BENCH, LOAD_CPU, OUT, SERVER_CPU, machine, versions, wr
 from bench.load import CONNECTIONS, have_wrk
 
 #: (full run, smoke run) settings of each part.
-FULL = {"n": 100_000, "p1_rounds": 3, "seconds": 2.0, "rounds": 7, "warmup": 1.0, "samples": 200,
+FULL = {"n": 100_000, "p1_rounds": 3, "seconds": 1.0, "rounds": 11, "warmup": 1.0, "samples": 200,
         "p4_seconds": 6.0, "stall": 2.0, "p4_rounds": 2, "queue_size": 1000}  # fmt: skip
 SMOKE = {"n": 2_000, "p1_rounds": 1, "seconds": 1.0, "rounds": 1, "warmup": 0.0, "samples": 20,
          "p4_seconds": 2.0, "stall": 0.6, "p4_rounds": 1, "queue_size": 100}  # fmt: skip
