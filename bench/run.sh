@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every benchmark and write bench/RESULTS.md + bench/results.png (about 35 minutes on 2 cores, three Pythons).
+# Run every benchmark and write bench/RESULTS.md + bench/results.png (about an hour on 2 cores for three Pythons).
 #   bash bench/run.sh            full run
 #   bash bench/run.sh --smoke    seconds-long run of every part: checks each variant's output, no timing
 #   bash bench/run.sh --parts 1,3
