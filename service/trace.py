@@ -117,9 +117,13 @@ def otel_trace_context() -> TraceContext | None:
     Costs one dict lookup when OpenTelemetry was never imported (then no span can be active either):
     the package is neither required nor imported here.
     """
-    current_context = otel_current or find_otel_current()
+    current_context = otel_current
     if current_context is None:
-        return None
+        if OTEL_CONTEXT_MODULE not in sys.modules:  # inline: no Python call per request without OTel
+            return None
+        current_context = find_otel_current()
+        if current_context is None:
+            return None
     current = current_context()
     if not current:  # the empty context: no span (FastAPI imports OpenTelemetry even when unused)
         return None

@@ -4,7 +4,11 @@ and the middleware's trace context per request: inbound, fresh, forwarded downst
 from __future__ import annotations
 
 import io
+import json
 import re
+import subprocess
+import sys
+import textwrap
 from typing import Any
 
 import httpx
@@ -14,6 +18,7 @@ from starlette.testclient import TestClient
 
 from service import TrackingIDMiddleware, aforward_tracking_id, format_traceparent, parse_traceparent
 from service.context import get_trace_context
+from tests.support import ROOT
 
 TRACE = "12345678901234567890123456789012"
 PARENT = "1234567890123456"
@@ -142,3 +147,30 @@ def test_httpx_hook_forwards_traceparent_with_our_span_as_parent(out: io.BytesIO
     span_id = body["trace"][1]
     assert body["sent"]["traceparent"] == f"00-{TRACE}-{span_id}-01"
     assert body["sent"]["x-tracking-id"] == response.headers["x-tracking-id"]
+
+
+LATE_OTEL_PROBE = textwrap.dedent(
+    """
+    import json, sys
+    from service import trace
+    before = trace.otel_trace_context()
+    imported = "opentelemetry.context" in sys.modules
+    from opentelemetry.sdk.trace import TracerProvider
+    with TracerProvider().get_tracer("probe").start_as_current_span("s") as span:
+        during = trace.otel_trace_context()
+        c = span.get_span_context()
+    expected = [f"{c.trace_id:032x}", f"{c.span_id:016x}", f"{int(c.trace_flags):02x}"]
+    print(json.dumps({"before": before, "imported": imported, "during": during, "span": expected}))
+    """
+)
+
+
+def test_opentelemetry_imported_late_is_still_seen() -> None:
+    """Before OpenTelemetry is imported, reading the trace context imports nothing and finds nothing; once
+    it is imported (after the bundle), the active span is found. A fresh process: nothing imported yet."""
+    result = subprocess.run(
+        [sys.executable, "-c", LATE_OTEL_PROBE], capture_output=True, text=True, cwd=ROOT, timeout=60, check=True
+    )
+    found = json.loads(result.stdout.splitlines()[-1])
+    assert found["before"] is None and found["imported"] is False
+    assert found["during"] == found["span"]
