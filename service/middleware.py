@@ -200,7 +200,6 @@ class TrackingIDMiddleware:
             if self.expose_request_id:
                 scope["headers"] = [*headers, (_REQUEST_ID, header[1])]
         token = request_context_var.set(context)
-        status: int | None = None
         # Below INFO on service.access the access line costs nothing: no clock read, no record. (The
         # logger's own level cache answers first: a Python call is a visible share of a light request.)
         log_access = (
@@ -209,6 +208,26 @@ class TrackingIDMiddleware:
             and (_access_cache.get(_INFO) if not access_logger.disabled else None) is not False
             and _access_enabled()
         )
+        if not log_access and kind == "http":
+            # No access line: a leaner send wrapper (three closure cells, not seven; no status kept).
+            started = False
+
+            def send_header(message: Message) -> Awaitable[None]:
+                nonlocal started
+                if message["type"] == "http.response.start":
+                    started = True
+                    message = _with_header(message, header)
+                return send(message)
+
+            try:
+                await self.app(scope, receive, send_header)
+            except Exception as exc:
+                await self._on_error(scope, receive, send_header, exc, started=started)
+                raise
+            finally:
+                request_context_var.reset(token)
+            return
+        status: int | None = None
         start = time.perf_counter() if log_access else 0.0
 
         # A plain function returning the awaitable of the server's send: one coroutine less per message
@@ -217,14 +236,7 @@ class TrackingIDMiddleware:
             nonlocal status, log_access
             kind = message["type"]
             if kind == "http.response.start" or kind == "websocket.accept":
-                # ASGI header names are lowercase; an ID header the app set is replaced, not duplicated.
-                name = header[0]
-                headers = message.get("headers", ())
-                for h in headers:  # a plain loop: no comprehension frame in the common case (no match)
-                    if h[0] == name:
-                        headers = [h for h in headers if h[0] != name]
-                        break
-                message = {**message, "headers": [*headers, header]}  # a copy: the app may reuse its message
+                message = _with_header(message, header)
                 status = message.get("status", 101)
             elif kind == "http.response.body":
                 if log_access and not message.get("more_body", False):
@@ -386,6 +398,18 @@ class TrackingIDMiddleware:
             await send(message)
 
         return lifespan_send
+
+
+def _with_header(message: Message, header: tuple[bytes, bytes]) -> Message:
+    """A copy of a response-start ``message`` (the app may reuse its own) with ``header`` added; the app's
+    own header of that name, if any, is replaced, not duplicated (ASGI header names are lowercase)."""
+    name = header[0]
+    headers = message.get("headers", ())
+    for h in headers:  # a plain loop: no comprehension frame in the common case (no match)
+        if h[0] == name:
+            headers = [h for h in headers if h[0] != name]
+            break
+    return {**message, "headers": [*headers, header]}
 
 
 def _call_line(function: Callable[..., Any], attribute: str) -> int:

@@ -28,9 +28,9 @@ from tests.support import ROOT
 from tests.support import flushed_records as records
 
 
-def failing_app() -> FastAPI:
+def failing_app(access_log: bool = True) -> FastAPI:
     app = FastAPI()
-    app.add_middleware(TrackingIDMiddleware)
+    app.add_middleware(TrackingIDMiddleware, access_log=access_log)
 
     @app.get("/boom")
     async def boom() -> None:
@@ -63,11 +63,26 @@ def test_test_client_raises_the_apps_exception(out: io.BytesIO) -> None:
     assert len(logged) == 1 and logged[0]["tracking_id"] and "RuntimeError: kaput" in logged[0]["exc_info"]
 
 
-def test_without_raising_the_client_gets_the_500_with_the_id(out: io.BytesIO) -> None:
-    response = TestClient(failing_app(), raise_server_exceptions=False).get("/boom")
+ACCESS = pytest.mark.parametrize("access_log", [True, False], ids=["access line", "no access line"])
+
+
+@ACCESS
+def test_without_raising_the_client_gets_the_500_with_the_id(out: io.BytesIO, access_log: bool) -> None:
+    response = TestClient(failing_app(access_log), raise_server_exceptions=False).get("/boom")
     assert response.status_code == 500 and response.text == "Internal Server Error"
     tid = response.headers["x-tracking-id"]
     assert [r["tracking_id"] for r in records(out) if "exc_info" in r] == [tid]
+    access = [r for r in records(out) if r["name"] == "service.access"]
+    assert [(r["status"], r["tracking_id"]) for r in access] == ([(500, tid)] if access_log else [])
+
+
+@ACCESS
+def test_failure_after_the_response_started_is_logged_once_with_the_id(out: io.BytesIO, access_log: bool) -> None:
+    with pytest.raises(RuntimeError, match="mid-stream kaput"):
+        TestClient(failing_app(access_log)).get("/midstream")
+    logged = [r for r in records(out) if "exc_info" in r]
+    assert [r["message"] for r in logged] == ["unhandled exception in GET /midstream after the response started"]
+    assert logged[0]["tracking_id"] and "RuntimeError: mid-stream kaput" in logged[0]["exc_info"]
 
 
 def test_websocket_exception_propagates_and_is_logged(out: io.BytesIO) -> None:
