@@ -9,6 +9,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import orjson
 import pytest
@@ -39,3 +40,23 @@ def test_smoke_run_checks_every_variant() -> None:
         assert drop["drop_report_lines"] >= 1
         assert drop["dropped_reported"] >= drop["lines_lost"]
     assert (ROOT / "bench" / "out" / "smoke" / "RESULTS.md").read_text().startswith("# Benchmark results")
+
+
+@pytest.mark.timeout(120)
+def test_paired_smoke_run_measures_every_variant(tmp_path: Path) -> None:
+    """`python -m bench.paired --smoke`: one round of real servers loaded at once; every variant gets a share
+    of bare, bare's own is exactly 1. No timing is asserted."""
+    out = tmp_path / "paired.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOG_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.paired", "--smoke", "mw", "--json", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=110,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = orjson.loads(out.read_bytes())["mw"]
+    assert list(results) == ["mw-bare", "mw-floor", "mw-bundle", "mw-bundle-quiet", "mw-asgi-correlation-id"]
+    assert results["mw-bare"]["share"] == 1.0
+    for name, entry in results.items():
+        assert entry["rounds"] == 1 and entry["problems"] == [], name
+        assert 0.05 < entry["share"] < 20 and entry["cpu_us"] > 0, name
+    assert "| mw-bundle | " in done.stdout and "≥ 0.95: " in done.stdout
