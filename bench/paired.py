@@ -16,22 +16,23 @@ within ±2 % per round. The median over rounds is reported with its range.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import write_json
+from bench.common import median, write_json
 from bench.load import LoadResult, load
 from bench.servers import Server, start_all
+from bench.targets import MIDDLEWARE_SHARE, STACK_SHARE
+from bench.web import measured_load
 
 SETS = {
     "mw": ("mw-bare", "mw-floor", "mw-bundle", "mw-bundle-quiet", "mw-asgi-correlation-id"),
     "stack": ("stack-bare", "stack-bundle", "stack-structlog", "stack-original"),
 }
 #: The target each set's bundle variants are held to (issues 10 and 11), as a share of bare.
-TARGETS = {"mw-bundle": 0.95, "mw-bundle-quiet": 0.95, "stack-bundle": 0.75}
+TARGETS = {"mw-bundle": MIDDLEWARE_SHARE, "mw-bundle-quiet": MIDDLEWARE_SHARE, "stack-bundle": STACK_SHARE}
 
 
 @dataclass
@@ -43,49 +44,47 @@ class Variant:
 
     @property
     def share(self) -> float:
-        return statistics.median(self.shares)
+        return median(self.shares)
 
     def summary(self) -> dict[str, object]:
-        shares = sorted(self.shares)
         return {
             "share": self.share,
-            "low": shares[0],
-            "high": shares[-1],
-            "cpu_us": statistics.median(self.cpu_us),
-            "rounds": len(shares),
+            "low": min(self.shares),
+            "high": max(self.shares),
+            "cpu_us": median(self.cpu_us),
+            "rounds": len(self.shares),
             "shares": self.shares,
             "target": TARGETS.get(self.name),
             "problems": self.problems,
         }
 
 
-def one_round(names: list[str], path: str, seconds: float, python: str, tag: str) -> list[tuple[LoadResult, float]]:
-    """Start a fresh server per variant, warm each, load all at once; (load result, CPU µs/request) each."""
+def one_round(names: list[str], path: str, seconds: float, python: str, tag: str) -> list[LoadResult]:
+    """Start a fresh server per variant, warm each, load all at once; each load result carries the server's
+    CPU µs per request."""
     servers = [Server(name, tag=f"{tag}-{i}", python=python) for i, name in enumerate(names)]
     start_all(servers)
     try:
         for server in servers:
             load(server.url(path), 1.0)
-        before = [server.cpu_seconds() for server in servers]
         results: list[LoadResult | None] = [None] * len(servers)
 
         def run(i: int) -> None:
-            results[i] = load(servers[i].url(path), seconds)
+            results[i] = measured_load(servers[i], path, seconds)
 
         threads = [threading.Thread(target=run, args=(i,)) for i in range(len(servers))]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        after = [server.cpu_seconds() for server in servers]
     finally:
         for server in servers:
             server.stop()
     measured = []
-    for name, server, result, cpu_before, cpu_after in zip(names, servers, results, before, after, strict=True):
-        if result is None or not result.requests or cpu_before is None or cpu_after is None:
+    for name, server, result in zip(names, servers, results, strict=True):
+        if result is None or result.server_cpu_us is None:
             raise RuntimeError(f"{name}: no measurement (see {server.stderr_path})")
-        measured.append((result, (cpu_after - cpu_before) / result.requests * 1e6))
+        measured.append(result)
     return measured
 
 
@@ -93,9 +92,10 @@ def measure(names: list[str], path: str, rounds: int, seconds: float, python: st
     variants = {name: Variant(name) for name in names}
     for r in range(rounds):
         measured = one_round(names, path, seconds, python, f"paired{r}")
-        bare_cpu = measured[0][1]
-        for name, (result, cpu) in zip(names, measured, strict=True):
-            variant = variants[name]
+        bare_cpu = measured[0].server_cpu_us
+        for name, result in zip(names, measured, strict=True):
+            variant, cpu = variants[name], result.server_cpu_us
+            assert bare_cpu is not None and cpu is not None  # checked by one_round
             if result.errors:
                 variant.problems.append(f"round {r}: {result.errors} errors")
             variant.cpu_us.append(cpu)
@@ -110,13 +110,13 @@ def table(title: str, variants: dict[str, Variant]) -> str:
     lines = [f"### {title}", "", "| variant | share of bare (median) | range over rounds | CPU µs/request | target |"]
     lines.append("|---|---:|---:|---:|---|")
     for name, variant in variants.items():
-        shares = sorted(variant.shares)
+        s = variant.summary()
         target = TARGETS.get(name)
         verdict = "" if target is None else f"≥ {target:.2f}: {'met' if variant.share >= target else 'missed'}"
         problems = f" ({'; '.join(variant.problems)})" if variant.problems else ""
         lines.append(
-            f"| {name}{problems} | {variant.share:.3f} | {shares[0]:.3f} to {shares[-1]:.3f}"
-            f" | {statistics.median(variant.cpu_us):.0f} | {verdict} |"
+            f"| {name}{problems} | {s['share']:.3f} | {s['low']:.3f} to {s['high']:.3f}"
+            f" | {s['cpu_us']:.0f} | {verdict} |"
         )
     return "\n".join(lines)
 
