@@ -21,7 +21,6 @@ from service import trace as _trace
 from service.context import RequestContext, TraceContext, request_context_var
 from service.ids import buffered_trace_context, buffered_tracking_id, context_batches
 from service.logs.fastlog import PROCESS, direct_handler
-from service.logs.format import render_fields
 from service.logs.pipeline import drain_logging, resume_logging
 from service.trace import new_span_id, otel_trace_context, parse_traceparent
 
@@ -377,14 +376,13 @@ class TrackingIDMiddleware:
             access_logger.info(_ACCESS_FORMAT, client_addr or "-", method, path, "-" if status is None else status,
                                extra=fields)  # fmt: skip
             return
-        # The line FastLogger would render for the call above, without its generic checks (one per request).
+        # The line FastLogger would render for the call above, without its generic checks (one per request);
+        # every value is immutable, so the listener renders it (see DeferredLine).
         context = request_context_var.get()  # read inline, as FastLogger does: no Python call per line
-        tracking_id = None if context is None else context[0]
         handler.pipeline.submit(
-            render_fields(
-                time.time(), "INFO", _ACCESS_NAME, PROCESS.name, tracking_id, _ACCESS_LOC, "_log_access",
-                f'{client_addr or "-"} "{method} {path}" {"-" if status is None else status}', None, fields,
-            )
+            (time.time(), "INFO", _ACCESS_NAME, PROCESS.name, None if context is None else context[0], _ACCESS_LOC,
+             "_log_access", f'{client_addr or "-"} "{method} {path}" {"-" if status is None else status}', None,
+             fields, None if context is None else context[1])
         )  # fmt: skip
 
     def _lifespan_send(self, send: Send) -> Send:

@@ -192,20 +192,37 @@ class FastLogger(logging.Logger):
         handler = self._direct_route(level)
         if handler is not None:  # nobody but the bundle's handler would see the record: skip it
             context = request_context_var.get()
-            tracking_id = None if context is None else context[0]
-            if extra is not None:
-                for key in extra:  # as Logger.makeRecord checks it
-                    if key in _RECORD_KEYS:
-                        raise KeyError(f"Attempt to overwrite {key!r} in LogRecord")
-                if "tracking_id" in extra:  # an explicit extra={"tracking_id": ...} wins, as on a record
-                    tracking_id = extra["tracking_id"]
+            if extra is None:
+                # Nothing here can change before the listener renders it (the message is formatted now):
+                # the listener thread renders the line, a batch at a time.
+                handler.pipeline.submit(
+                    (
+                        _time(),
+                        _LEVEL_NAMES.get(level) or logging.getLevelName(level),
+                        self.name,
+                        _Process.name,
+                        None if context is None else context[0],
+                        f"{names[0]}:{frame.f_lineno}",
+                        code.co_name,
+                        format_message(msg, args),
+                        None,
+                        None,
+                        None if context is None else context[1],
+                    )
+                )
+                return
+            for key in extra:  # as Logger.makeRecord checks it
+                if key in _RECORD_KEYS:
+                    raise KeyError(f"Attempt to overwrite {key!r} in LogRecord")
+            # extra= values may be mutable: rendered now, as a record's would be by our handler.
             handler.pipeline.submit(
                 render_fields(
                     _time(),
                     _LEVEL_NAMES.get(level) or logging.getLevelName(level),
                     self.name,
                     _Process.name,
-                    tracking_id,
+                    # an explicit extra={"tracking_id": ...} wins, as on a record
+                    extra["tracking_id"] if "tracking_id" in extra else None if context is None else context[0],
                     f"{names[0]}:{frame.f_lineno}",
                     code.co_name,
                     format_message(msg, args),

@@ -21,9 +21,11 @@ from service.context import get_tracking_id, request_context_var
 
 __all__ = [
     "RESERVED_FIELDS",
+    "DeferredLine",
     "JsonFormatter",
     "format_message",
     "render",
+    "render_deferred",
     "render_event",
     "render_fields",
     "render_line",
@@ -144,9 +146,26 @@ def _dumps_any(out: dict[str, Any]) -> bytes:
     try:
         return orjson.dumps(out, default=_default, option=_OPTS)
     except (TypeError, orjson.JSONEncodeError):
-        # e.g. an int beyond 64 bits, or a recursive container: fall back to str() for every extra value.
-        safe = {k: (v if isinstance(v, str | None) else _safe_str(v)) for k, v in out.items()}
+        # e.g. an int beyond 64 bits, a recursive container, or a string with a lone surrogate (a file name
+        # decoded with surrogateescape): every value as text, lone surrogates as visible \udcXX escapes.
+        safe = {_utf8(str(k)): _plain(v) for k, v in out.items()}
         return orjson.dumps(safe, option=_OPTS)
+
+
+def _plain(value: object) -> object:
+    """``value`` if JSON can carry it as it is (None, bool, float, a 64-bit int), else as text."""
+    if value is None or type(value) in (bool, float) or (type(value) is int and -(2**63) <= value < 2**64):
+        return value
+    return _utf8(value if isinstance(value, str) else _safe_str(value))
+
+
+def _utf8(text: str) -> str:
+    """``text`` without lone surrogates (which UTF-8, and so JSON, cannot carry): each as ``\\udcXX``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def render(record: logging.LogRecord) -> bytes:
@@ -176,6 +195,20 @@ def render(record: logging.LogRecord) -> bytes:
         return _dumps(out)
 
 
+class _FromContext:
+    """``render_fields``' default ``trace``: read the trace context of the current request."""
+
+
+_FROM_CONTEXT: Any = _FromContext()
+
+#: The arguments of one ``render_fields`` call, all values that cannot change (str, numbers, None, a dict
+#: of those), trace context included: the line is rendered later, by the listener (``render_deferred``).
+DeferredLine = tuple[
+    float, str, str, "str | None", object, "str | None", "str | None", str, None,
+    "Mapping[str, object] | None", "tuple[str, str, str] | None",
+]  # fmt: skip
+
+
 def render_fields(
     created: float,
     levelname: str,
@@ -187,11 +220,13 @@ def render_fields(
     message: str,
     extra: Mapping[str, object] | None = None,
     fields: Mapping[str, object] | None = None,
+    trace: tuple[str, str, str] | None = _FROM_CONTEXT,
 ) -> bytes:
     """The line ``render`` would make for a record with these attributes, its message already formatted
     and ``extra=`` keys (no exc_info); the caller has checked ``extra`` as ``Logger.makeRecord`` does.
     ``fields``: keys the caller knows are neither record attributes nor reserved (the access line's, a
-    record's exc_info and extras), appended as they are.
+    record's exc_info and extras), appended as they are. ``trace``: the line's trace context (by default
+    the current request's).
 
     One flat function, the timestamp inline (RFC 3339 UTC with milliseconds, e.g.
     ``2026-01-02T03:04:05.678Z``): it runs for nearly every line, and each Python call is a visible
@@ -212,8 +247,10 @@ def render_fields(
         "func": func,
         "message": message,
     }
-    context = request_context_var.get()
-    if context is not None and (trace := context[1]) is not None:
+    if trace is _FROM_CONTEXT:
+        context = request_context_var.get()
+        trace = None if context is None else context[1]
+    if trace is not None:
         out["trace_id"], out["span_id"], out["trace_flags"] = trace
     if extra:
         for key, value in extra.items():
@@ -225,6 +262,14 @@ def render_fields(
         return orjson.dumps(out, option=_OPTS)
     except TypeError:
         return _dumps_any(out)
+
+
+def render_deferred(line: DeferredLine) -> bytes:
+    """The line of a ``DeferredLine``, as ``render_fields`` makes it; never raises."""
+    try:
+        return render_fields(*line)
+    except Exception as exc:  # not expected: render_fields falls back to text for what orjson refuses
+        return _dumps({"level": "ERROR", "name": "service.logs", "message": f"unrenderable log line: {exc!r}"})
 
 
 def format_message(msg: object, args: Any) -> str:

@@ -80,10 +80,11 @@ def test_a_stalled_stdout_under_the_drop_policy_counts_exactly_the_lines_it_lost
 
 @pytest.fixture
 def full_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    """A 256 KiB tmpfs as LOG_DIR; skipped where mounting is not allowed (unprivileged CI)."""
+    """A 1 MiB tmpfs as LOG_DIR: several batches (up to ~1k lines each) fit before it is full. Skipped where
+    mounting is not allowed (unprivileged CI)."""
     mount_point = tmp_path / "logs"
     mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount_point)], capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
     try:

@@ -282,6 +282,28 @@ class TestDirectRoute:
             a.pop("@timestamp"), b.pop("@timestamp")  # made a few microseconds apart
             assert a == b
 
+    def test_a_line_shows_its_values_as_they_were_at_the_call(self, out: Any) -> None:
+        """The listener renders direct lines later: the message is formatted at the call, and a line with
+        extra= (whose values may be mutable) is rendered at the call."""
+        items = [1]
+        state = {"step": "before"}
+        log.info("items %s", items)
+        log.info("state", extra={"state": state})
+        items.append(2)
+        state["step"] = "after"
+        first, second = self.lines(out)
+        assert first["message"] == "items [1]"
+        assert second["state"] == {"step": "before"}
+
+    def test_a_lone_surrogate_never_raises_from_the_call(self, out: Any) -> None:
+        """A file name decoded with surrogateescape (no UTF-8, so no JSON) is logged, escaped, not raised."""
+        name = b"caf\xe9.txt".decode("utf-8", "surrogateescape")
+        log.info("opened %s", name)
+        log.info("opened", extra={"file": name, "size": 3})
+        first, second = self.lines(out)
+        assert first["message"] == "opened caf\\udce9.txt"
+        assert second["file"] == "caf\\udce9.txt" and second["size"] == 3
+
     def test_other_handlers_or_filters_get_real_records(self, out: Any) -> None:
         """Another handler anywhere on the chain, or a logger filter, sees a real LogRecord."""
         keep = Keep()

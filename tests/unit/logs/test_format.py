@@ -154,6 +154,15 @@ class TestNeverRaises:
         assert out["big"] == str(2**80)
         assert out["message"] == "hello"
 
+    def test_lone_surrogates_are_escaped(self) -> None:
+        """JSON (UTF-8) cannot carry a lone surrogate: it is written as visible text; other values keep
+        their JSON types."""
+        name = b"\xff.log".decode("utf-8", "surrogateescape")
+        out = line(make("rotating %s", (name,), file=name, count=3, ratio=0.5, ok=True))
+        assert out["message"] == "rotating \\udcff.log"
+        assert out["file"] == "\\udcff.log"
+        assert (out["count"], out["ratio"], out["ok"]) == (3, 0.5, True)
+
     def test_non_string_message(self) -> None:
         assert line(make({"a": 1}))["message"] == "{'a': 1}"
 

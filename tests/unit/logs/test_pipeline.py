@@ -337,6 +337,34 @@ def test_observer_sees_every_written_line(out: io.BytesIO) -> None:
     assert recorder.failed == [] and recorder.dropped == []
 
 
+def test_a_large_batch_is_written_in_order_a_chunk_at_a_time(out: io.BytesIO) -> None:
+    """The listener renders and writes at most CHUNK lines at a time (bounded memory per write), in order,
+    and a flush barrier inside the batch is released once everything before it is written."""
+    from service.logs.listener import CHUNK
+
+    pipeline = setup_logging(stream=out, queue_size=2000)
+    recorder = Recorder()
+    pipeline.observer = recorder
+    log = logging.getLogger("t.chunks")
+    flushed: list[int] = []
+    with pipeline._write_lock:  # the listener waits: everything below becomes one batch
+        for i in range(300):
+            log.info("n%d", i)
+        flusher = threading.Thread(
+            target=lambda: flushed.append(len(out.getvalue().splitlines())) if pipeline.flush(10) else None
+        )
+        flusher.start()
+        while len(pipeline.queue) < 301:  # the barrier is queued
+            time.sleep(0.001)
+        for i in range(300, 400):
+            log.info("n%d", i)
+    flusher.join(10)
+    assert [r["message"] for r in lines(out)] == [f"n{i}" for i in range(400)]
+    assert flushed and flushed[0] >= 300, "the barrier waited for the lines before it"
+    sizes = [len(batch[0]) for batch in recorder.batches]
+    assert sum(sizes) == 400 and max(sizes) <= CHUNK
+
+
 def test_observer_hears_of_failed_writes_and_full_queue() -> None:
     """A sink that fails: write_failed and write_error drops; drop policy: queue_full with the exact count."""
     gate = threading.Event()
