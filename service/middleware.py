@@ -21,6 +21,7 @@ from service import trace as _trace
 from service.context import RequestContext, TraceContext, request_context_var
 from service.ids import buffered_trace_context, buffered_tracking_id, context_batches
 from service.logs.fastlog import PROCESS, direct_handler
+from service.logs.format import DeferredLine, render_fields
 from service.logs.pipeline import drain_logging, resume_logging
 from service.trace import new_span_id, otel_trace_context, parse_traceparent
 
@@ -239,9 +240,10 @@ class TrackingIDMiddleware:
                 status = message.get("status", 101)
             elif kind == "http.response.body":
                 if log_access and not message.get("more_body", False):
-                    # Logged when the response is complete, before background tasks run.
+                    # The app has handed over the whole response: logged now, before its background tasks
+                    # run (and without a coroutine of our own around the last send).
                     log_access = False
-                    return self._send_then_log(send, message, scope, status, start)
+                    self._log_access(scope, status, start)
             elif kind == "websocket.close" and status is None:
                 status = 403
             return send(message)
@@ -351,38 +353,22 @@ class TrackingIDMiddleware:
         else:
             await _render_500(scope, receive, send, exc)
 
-    async def _send_then_log(
-        self, send: Send, message: Message, scope: Scope, status: int | None, start: float
-    ) -> None:
-        """Send the response's last message, then log the access line (also when the send fails)."""
-        try:
-            await send(message)
-        finally:
-            self._log_access(scope, status, start)
-
     def _log_access(self, scope: Scope, status: int | None, start: float) -> None:
-        duration_ms = round((time.perf_counter() - start) * 1e6) / 1000  # to the µs; round(x, 3) costs ten times more
-        client = scope.get("client")
-        client_addr = f"{client[0]}:{client[1]}" if client else None
-        method = scope.get("method", "WEBSOCKET")
-        path = scope.get("path", "")
-        fields = {"method": method, "path": path, "status": status, "duration_ms": duration_ms,
-                  "client": client_addr, "http_version": scope.get("http_version")}  # fmt: skip
-        # The message is for people (escaped); the fields keep the exact values, for queries.
-        if not (method in _PLAIN_METHODS and path.isprintable()):
-            method, path = escape_controls(method), escape_controls(path)
+        duration = time.perf_counter() - start
         handler = direct_handler(access_logger, _INFO)
         if handler is None:  # another handler or a filter may see it: a real record
-            access_logger.info(_ACCESS_FORMAT, client_addr or "-", method, path, "-" if status is None else status,
-                               extra=fields)  # fmt: skip
+            client, method, path, code, fields = _access_parts(
+                scope.get("client"), scope.get("method", "WEBSOCKET"), scope.get("path", ""), status, duration,
+                scope.get("http_version"),
+            )  # fmt: skip
+            access_logger.info(_ACCESS_FORMAT, client, method, path, code, extra=fields)
             return
-        # The line FastLogger would render for the call above, without its generic checks (one per request);
-        # every value is immutable, so the listener renders it (see DeferredLine).
+        # The line FastLogger would render for the call above, without its generic checks (one per request).
+        # Its values cannot change: the listener builds and renders it (see DeferredLine).
         context = request_context_var.get()  # read inline, as FastLogger does: no Python call per line
         handler.pipeline.submit(
-            (time.time(), "INFO", _ACCESS_NAME, PROCESS.name, None if context is None else context[0], _ACCESS_LOC,
-             "_log_access", f'{client_addr or "-"} "{method} {path}" {"-" if status is None else status}', None,
-             fields, None if context is None else context[1])
+            (_render_access, time.time(), PROCESS.name, context, scope.get("client"), scope.get("method", "WEBSOCKET"),
+             scope.get("path", ""), status, duration, scope.get("http_version"))
         )  # fmt: skip
 
     def _lifespan_send(self, send: Send) -> Send:
@@ -396,6 +382,31 @@ class TrackingIDMiddleware:
             await send(message)
 
         return lifespan_send
+
+
+def _access_parts(
+    client: Any, method: str, path: str, status: int | None, duration: float, http_version: str | None
+) -> tuple[str, str, str, object, dict[str, object]]:
+    """The access line's message arguments (client, method, path, status) and its fields."""
+    client_addr = f"{client[0]}:{client[1]}" if client else None
+    fields: dict[str, object] = {"method": method, "path": path, "status": status,
+              "duration_ms": round(duration * 1e6) / 1000,  # to the µs; round(x, 3) costs ten times more
+              "client": client_addr, "http_version": http_version}  # fmt: skip
+    # The message is for people (escaped); the fields keep the exact values, for queries.
+    if not (method in _PLAIN_METHODS and path.isprintable()):
+        method, path = escape_controls(method), escape_controls(path)
+    return client_addr or "-", method, path, "-" if status is None else status, fields
+
+
+def _render_access(line: DeferredLine) -> bytes:
+    """The access line queued by ``_log_access``, rendered by the listener as a record of it would be."""
+    _, created, process_name, context, client, method, path, status, duration, http_version = line
+    client_addr, method, path, code, fields = _access_parts(client, method, path, status, duration, http_version)
+    return render_fields(
+        created, "INFO", _ACCESS_NAME, process_name, None if context is None else context[0], _ACCESS_LOC,
+        "_log_access", _ACCESS_FORMAT % (client_addr, method, path, code), None, fields,
+        None if context is None else context[1],
+    )  # fmt: skip
 
 
 def _with_header(message: Message, header: tuple[bytes, bytes]) -> Message:

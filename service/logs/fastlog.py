@@ -31,7 +31,7 @@ from types import FrameType
 from typing import Any
 
 from service.context import request_context_var
-from service.logs.format import format_message, render_fields
+from service.logs.format import DeferredLine, format_message, render_fields
 from service.logs.sinks import report_fault
 
 __all__ = [
@@ -155,6 +155,16 @@ def _caller(frame: FrameType | None, stacklevel: int) -> FrameType | None:
     return frame
 
 
+def _render_call(line: DeferredLine) -> bytes:
+    """A line ``FastLogger`` queued without a record (no ``extra=``), rendered by the listener."""
+    _, created, levelname, name, process_name, context, filename, lineno, func, message = line
+    if context is None:
+        return render_fields(created, levelname, name, process_name, None, f"{filename}:{lineno}", func, message,
+                             None, None, None)  # fmt: skip
+    return render_fields(created, levelname, name, process_name, context[0], f"{filename}:{lineno}", func, message,
+                         None, None, context[1])  # fmt: skip
+
+
 def _level_method(level: int, name: str) -> Callable[..., None]:
     """``Logger.info`` and its siblings on FastLogger's paths. The caller of the method is frame 1."""
 
@@ -197,17 +207,16 @@ class FastLogger(logging.Logger):
                 # the listener thread renders the line, a batch at a time.
                 handler.pipeline.submit(
                     (
+                        _render_call,
                         _time(),
                         _LEVEL_NAMES.get(level) or logging.getLevelName(level),
                         self.name,
                         _Process.name,
-                        None if context is None else context[0],
-                        f"{names[0]}:{frame.f_lineno}",
+                        context,
+                        names[0],
+                        frame.f_lineno,
                         code.co_name,
                         format_message(msg, args),
-                        None,
-                        None,
-                        None if context is None else context[1],
                     )
                 )
                 return

@@ -201,12 +201,10 @@ class _FromContext:
 
 _FROM_CONTEXT: Any = _FromContext()
 
-#: The arguments of one ``render_fields`` call, all values that cannot change (str, numbers, None, a dict
-#: of those), trace context included: the line is rendered later, by the listener (``render_deferred``).
-DeferredLine = tuple[
-    float, str, str, "str | None", object, "str | None", "str | None", str, None,
-    "Mapping[str, object] | None", "tuple[str, str, str] | None",
-]  # fmt: skip
+#: A line the listener renders, as ``line[0](line)``: its renderer first, then the values it needs, every
+#: one a value that cannot change after the call (str, numbers, None, tuples of those), so the line is the
+#: same whenever it is rendered. Rendering moves off the caller's thread, a batch at a time.
+DeferredLine = tuple[Any, ...]
 
 
 def render_fields(
@@ -265,9 +263,10 @@ def render_fields(
 
 
 def render_deferred(line: DeferredLine) -> bytes:
-    """The line of a ``DeferredLine``, as ``render_fields`` makes it; never raises."""
+    """The line of a ``DeferredLine``; never raises."""
     try:
-        return render_fields(*line)
+        result: bytes = line[0](line)
+        return result
     except Exception as exc:  # not expected: render_fields falls back to text for what orjson refuses
         return _dumps({"level": "ERROR", "name": "service.logs", "message": f"unrenderable log line: {exc!r}"})
 
