@@ -202,12 +202,10 @@ class TrackingIDMiddleware:
         token = request_context_var.set(context)
         # Below INFO on service.access the access line costs nothing: no clock read, no record. (The
         # logger's own level cache answers first: a Python call is a visible share of a light request.)
-        log_access = (
-            self.access_log
-            and scope.get("path") not in self.skip_paths
-            and (_access_cache.get(_INFO) if not access_logger.disabled else None) is not False
-            and _access_enabled()
-        )
+        log_access = False
+        if self.access_log and scope.get("path") not in self.skip_paths:
+            enabled = _access_cache.get(_INFO) if not access_logger.disabled else None
+            log_access = enabled if enabled is not None else _access_enabled()
         if not log_access and kind == "http":
             # No access line: a leaner send wrapper (three closure cells, not seven; no status kept).
             started = False

@@ -169,7 +169,9 @@ def _level_method(level: int, name: str) -> Callable[..., None]:
     """``Logger.info`` and its siblings on FastLogger's paths. The caller of the method is frame 1."""
 
     def method(self: FastLogger, msg: object, *args: object, **kwargs: Any) -> None:
-        if self.isEnabledFor(level):
+        # isEnabledFor's answer from its own cache, read here: a Python call less per line.
+        enabled = self._cache.get(level) if not self.disabled else False  # type: ignore[attr-defined]
+        if enabled or (enabled is None and self.isEnabledFor(level)):
             self._record(level, msg, args, _getframe(1), kwargs)
 
     method.__name__ = method.__qualname__ = name
@@ -202,6 +204,13 @@ class FastLogger(logging.Logger):
         handler = self._direct_route(level)
         if handler is not None:  # nobody but the bundle's handler would see the record: skip it
             context = request_context_var.get()
+            if type(msg) is str and args:  # format_message's common case, inline
+                try:
+                    message = msg % args
+                except Exception:
+                    message = format_message(msg, args)
+            else:
+                message = format_message(msg, args)
             if extra is None:
                 # Nothing here can change before the listener renders it (the message is formatted now):
                 # the listener thread renders the line, a batch at a time.
@@ -216,7 +225,7 @@ class FastLogger(logging.Logger):
                         names[0],
                         frame.f_lineno,
                         code.co_name,
-                        format_message(msg, args),
+                        message,
                     )
                 )
                 return
@@ -234,7 +243,7 @@ class FastLogger(logging.Logger):
                     extra["tracking_id"] if "tracking_id" in extra else None if context is None else context[0],
                     f"{names[0]}:{frame.f_lineno}",
                     code.co_name,
-                    format_message(msg, args),
+                    message,
                     extra,
                 )
             )

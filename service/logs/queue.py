@@ -32,6 +32,9 @@ class BatchQueue(Generic[T]):
         self.dropped = 0  # total records dropped since creation (drop policy only)
         self._items: deque[T] = deque()
         self._wake = threading.Event()
+        # Mirrors "the listener was woken since its last wait()" for producers: a plain attribute read is
+        # cheaper than Event.is_set(), a Python call per line.
+        self._signalled = False
         self._hurry = threading.Event()  # cuts the listener's linger short
         # Wake the listener by ~1k lines: with many more rendered lines alive at once, glibc malloc slows
         # every orjson.dumps (its ~1 KB buffers are shrunk in place; see docs/benchmarks.md).
@@ -52,7 +55,8 @@ class BatchQueue(Generic[T]):
         if len(items) >= self.maxsize and not self._make_room():
             return False
         items.append(item)
-        if not self._wake.is_set():
+        if not self._signalled:
+            self._signalled = True
             self._wake.set()
         elif len(items) >= self._high and not self._hurry.is_set():
             self._hurry.set()
@@ -94,6 +98,8 @@ class BatchQueue(Generic[T]):
         """Listener: sleep until something was put (or ``timeout``); then take the batch with ``take``."""
         self._wake.wait(timeout)
         self._wake.clear()
+        # After the clear: a producer that still sees True appended before this; the take that follows has it.
+        self._signalled = False
 
     def linger(self, seconds: float) -> None:
         """Listener: give producers up to ``seconds`` to add to the batch before ``take``.
