@@ -21,7 +21,7 @@ from service import trace as _trace
 from service.context import RequestContext, TraceContext, request_context_var
 from service.ids import buffered_trace_context, buffered_tracking_id, context_batches
 from service.logs.fastlog import PROCESS, direct_handler
-from service.logs.format import DeferredLine, render_fields
+from service.logs.format import DeferredLine, dumps_line, standard_fields
 from service.logs.pipeline import drain_logging, resume_logging
 from service.trace import new_span_id, otel_trace_context, parse_traceparent
 
@@ -397,14 +397,23 @@ def _access_parts(
 
 
 def _render_access(line: DeferredLine) -> bytes:
-    """The access line queued by ``_log_access``, rendered by the listener as a record of it would be."""
+    """The access line queued by ``_log_access``, rendered by the listener as a record of it would be (the
+    fields of ``_access_parts``, built here in one dict)."""
     _, created, process_name, context, client, method, path, status, duration, http_version = line
-    client_addr, method, path, code, fields = _access_parts(client, method, path, status, duration, http_version)
-    return render_fields(
+    client_addr = f"{client[0]}:{client[1]}" if client else None
+    if method in _PLAIN_METHODS and path.isprintable():
+        message = f'{client_addr or "-"} "{method} {path}" {"-" if status is None else status}'
+    else:
+        message = _ACCESS_FORMAT % (client_addr or "-", escape_controls(method), escape_controls(path),
+                                    "-" if status is None else status)  # fmt: skip
+    out = standard_fields(
         created, "INFO", _ACCESS_NAME, process_name, None if context is None else context[0], _ACCESS_LOC,
-        "_log_access", _ACCESS_FORMAT % (client_addr, method, path, code), None, fields,
-        None if context is None else context[1],
+        "_log_access", message, None if context is None else context[1],
     )  # fmt: skip
+    out["method"], out["path"], out["status"] = method, path, status
+    out["duration_ms"] = round(duration * 1e6) / 1000
+    out["client"], out["http_version"] = client_addr, http_version
+    return dumps_line(out)
 
 
 def _with_header(message: Message, header: tuple[bytes, bytes]) -> Message:

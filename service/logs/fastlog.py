@@ -31,7 +31,7 @@ from types import FrameType
 from typing import Any
 
 from service.context import request_context_var
-from service.logs.format import DeferredLine, format_message, render_fields
+from service.logs.format import DeferredLine, dumps_line, format_message, render_fields, standard_fields
 from service.logs.sinks import report_fault
 
 __all__ = [
@@ -159,10 +159,12 @@ def _render_call(line: DeferredLine) -> bytes:
     """A line ``FastLogger`` queued without a record (no ``extra=``), rendered by the listener."""
     _, created, levelname, name, process_name, context, filename, lineno, func, message = line
     if context is None:
-        return render_fields(created, levelname, name, process_name, None, f"{filename}:{lineno}", func, message,
-                             None, None, None)  # fmt: skip
-    return render_fields(created, levelname, name, process_name, context[0], f"{filename}:{lineno}", func, message,
-                         None, None, context[1])  # fmt: skip
+        out = standard_fields(created, levelname, name, process_name, None, f"{filename}:{lineno}", func, message,
+                              None)  # fmt: skip
+    else:
+        out = standard_fields(created, levelname, name, process_name, context[0], f"{filename}:{lineno}", func,
+                              message, context[1])  # fmt: skip
+    return dumps_line(out)
 
 
 def _level_method(level: int, name: str) -> Callable[..., None]:

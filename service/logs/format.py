@@ -23,12 +23,14 @@ __all__ = [
     "RESERVED_FIELDS",
     "DeferredLine",
     "JsonFormatter",
+    "dumps_line",
     "format_message",
     "render",
     "render_deferred",
     "render_event",
     "render_fields",
     "render_line",
+    "standard_fields",
 ]
 
 #: Keys the formatter owns. An ``extra=`` key with one of these names is kept as ``extra_<key>``.
@@ -134,13 +136,6 @@ def _extras(record: logging.LogRecord, out: dict[str, Any]) -> None:
         out[f"extra_{key}" if key in RESERVED_FIELDS else key] = value
 
 
-def _dumps(out: dict[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(out, option=_OPTS)  # no default= hook on the common path: cheaper
-    except TypeError:
-        return _dumps_any(out)
-
-
 def _dumps_any(out: dict[str, Any]) -> bytes:
     """``out`` with values orjson cannot serialize natively as their ``str``."""
     try:
@@ -192,7 +187,7 @@ def render(record: logging.LogRecord) -> bytes:
         )
     except Exception as exc:  # a record mangled by a third-party filter
         out = {"level": "ERROR", "name": "service.logs", "message": f"unrenderable log record: {exc!r}"}
-        return _dumps(out)
+        return dumps_line(out)
 
 
 class _FromContext:
@@ -205,6 +200,49 @@ _FROM_CONTEXT: Any = _FromContext()
 #: one a value that cannot change after the call (str, numbers, None, tuples of those), so the line is the
 #: same whenever it is rendered. Rendering moves off the caller's thread, a batch at a time.
 DeferredLine = tuple[Any, ...]
+
+
+def standard_fields(
+    created: float,
+    levelname: str,
+    name: str,
+    process_name: str | None,
+    tracking_id: object,
+    loc: str | None,
+    func: str | None,
+    message: str,
+    trace: tuple[str, str, str] | None,
+) -> dict[str, Any]:
+    """The fields every line starts with, in order, and the trace fields when ``trace`` is given. The
+    timestamp is inline (RFC 3339 UTC with milliseconds, e.g. ``2026-01-02T03:04:05.678Z``): this runs
+    for every line, and each Python call is a visible share of a line's cost."""
+    second = int(created)
+    cached = _clock.cached
+    ms = int((created - second) * 1000)
+    stamp = (cached[1] if cached[0] == second else _clock.prefix(second)) + (
+        _MILLIS[ms] if 0 <= ms < 1000 else f".{ms:03d}Z"
+    )
+    out = {
+        "@timestamp": stamp,
+        "level": levelname,
+        "name": name,
+        "processName": process_name,
+        "tracking_id": tracking_id,
+        "loc": loc,
+        "func": func,
+        "message": message,
+    }
+    if trace is not None:
+        out["trace_id"], out["span_id"], out["trace_flags"] = trace
+    return out
+
+
+def dumps_line(out: dict[str, Any]) -> bytes:
+    """``out`` as one JSON line; never raises (values orjson refuses are written as text)."""
+    try:
+        return orjson.dumps(out, option=_OPTS)  # no default= hook on the common path: cheaper
+    except TypeError:
+        return _dumps_any(out)
 
 
 def render_fields(
@@ -222,34 +260,13 @@ def render_fields(
 ) -> bytes:
     """The line ``render`` would make for a record with these attributes, its message already formatted
     and ``extra=`` keys (no exc_info); the caller has checked ``extra`` as ``Logger.makeRecord`` does.
-    ``fields``: keys the caller knows are neither record attributes nor reserved (the access line's, a
-    record's exc_info and extras), appended as they are. ``trace``: the line's trace context (by default
-    the current request's).
-
-    One flat function, the timestamp inline (RFC 3339 UTC with milliseconds, e.g.
-    ``2026-01-02T03:04:05.678Z``): it runs for nearly every line, and each Python call is a visible
-    share of a line's cost."""
-    second = int(created)
-    cached = _clock.cached
-    ms = int((created - second) * 1000)
-    stamp = (cached[1] if cached[0] == second else _clock.prefix(second)) + (
-        _MILLIS[ms] if 0 <= ms < 1000 else f".{ms:03d}Z"
-    )
-    out = {
-        "@timestamp": stamp,
-        "level": levelname,
-        "name": name,
-        "processName": process_name,
-        "tracking_id": tracking_id,
-        "loc": loc,
-        "func": func,
-        "message": message,
-    }
+    ``fields``: keys the caller knows are neither record attributes nor reserved (a record's exc_info
+    and extras), appended as they are. ``trace``: the line's trace context (by default the current
+    request's)."""
     if trace is _FROM_CONTEXT:
         context = request_context_var.get()
         trace = None if context is None else context[1]
-    if trace is not None:
-        out["trace_id"], out["span_id"], out["trace_flags"] = trace
+    out = standard_fields(created, levelname, name, process_name, tracking_id, loc, func, message, trace)
     if extra:
         for key, value in extra.items():
             if key not in _RECORD_ATTRS:  # as ``_extras`` does for a record's extra attributes
@@ -268,7 +285,7 @@ def render_deferred(line: DeferredLine) -> bytes:
         result: bytes = line[0](line)
         return result
     except Exception as exc:  # not expected: render_fields falls back to text for what orjson refuses
-        return _dumps({"level": "ERROR", "name": "service.logs", "message": f"unrenderable log line: {exc!r}"})
+        return dumps_line({"level": "ERROR", "name": "service.logs", "message": f"unrenderable log line: {exc!r}"})
 
 
 def format_message(msg: object, args: Any) -> str:
