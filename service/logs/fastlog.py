@@ -157,13 +157,14 @@ def _caller(frame: FrameType | None, stacklevel: int) -> FrameType | None:
 
 def _render_call(line: DeferredLine) -> bytes:
     """A line ``FastLogger`` queued without a record (no ``extra=``), rendered by the listener."""
-    _, created, levelname, name, process_name, context, filename, lineno, func, message = line
+    _, created, levelname, name, process_name, context, code, lineno, message = line
+    pathname = code.co_filename
+    loc = f"{(_names.get(pathname) or _split(pathname))[0]}:{lineno}"
     if context is None:
-        out = standard_fields(created, levelname, name, process_name, None, f"{filename}:{lineno}", func, message,
-                              None)  # fmt: skip
+        out = standard_fields(created, levelname, name, process_name, None, loc, code.co_name, message, None)
     else:
-        out = standard_fields(created, levelname, name, process_name, context[0], f"{filename}:{lineno}", func,
-                              message, context[1])  # fmt: skip
+        out = standard_fields(created, levelname, name, process_name, context[0], loc, code.co_name, message,
+                              context[1])  # fmt: skip
     return dumps_line(out)
 
 
@@ -200,7 +201,6 @@ class FastLogger(logging.Logger):
         ):
             self._log_exact(level, msg, args, frame, extra=extra)
             return
-        names = _names.get(pathname) or _split(pathname)
         if args and len(args) == 1 and type(args[0]) not in _SCALARS and isinstance(args[0], Mapping) and args[0]:
             args = args[0]
         handler = self._direct_route(level)
@@ -224,9 +224,8 @@ class FastLogger(logging.Logger):
                         self.name,
                         _Process.name,
                         context,
-                        names[0],
+                        code,  # the listener reads the file and function names from it
                         frame.f_lineno,
-                        code.co_name,
                         message,
                     )
                 )
@@ -235,6 +234,7 @@ class FastLogger(logging.Logger):
                 if key in _RECORD_KEYS:
                     raise KeyError(f"Attempt to overwrite {key!r} in LogRecord")
             # extra= values may be mutable: rendered now, as a record's would be by our handler.
+            names = _names.get(pathname) or _split(pathname)
             handler.pipeline.submit(
                 render_fields(
                     _time(),
@@ -250,6 +250,7 @@ class FastLogger(logging.Logger):
                 )
             )
             return
+        names = _names.get(pathname) or _split(pathname)
         created = _time()
         record = _new_record(logging.LogRecord)
         record.__dict__ = attrs = {

@@ -166,9 +166,11 @@ class Pipeline:
             self._write_chunk(items[start : start + CHUNK])
 
     def _write_chunk(self, items: list[Item]) -> None:
-        batch = cast(
-            "list[bytes | _Barrier]", [render_deferred(item) if type(item) is tuple else item for item in items]
-        )
+        try:  # each deferred line's own renderer, called inline: a Python frame less per line
+            rendered = [item[0](item) if type(item) is tuple else item for item in items]
+        except Exception:  # not expected (renderers fall back to text): render_deferred says what broke
+            rendered = [render_deferred(item) if type(item) is tuple else item for item in items]
+        batch = cast("list[bytes | _Barrier]", rendered)
         try:  # the common chunk is lines only: one join in C, no loop over the items
             data = b"".join(cast("list[bytes]", batch))
         except TypeError:  # a flush barrier is in the chunk: everything before it is written first
