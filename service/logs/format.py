@@ -193,12 +193,6 @@ def render(record: logging.LogRecord) -> bytes:
         return dumps_line(out)
 
 
-class _FromContext:
-    """``render_fields``' default ``trace``: read the trace context of the current request."""
-
-
-_FROM_CONTEXT: Any = _FromContext()
-
 #: A line the listener renders, as ``line[0](line)``: its renderer first, then the values it needs, every
 #: one a value that cannot change after the call (str, numbers, None, tuples of those), so the line is the
 #: same whenever it is rendered. Rendering moves off the caller's thread, a batch at a time.
@@ -259,16 +253,13 @@ def render_fields(
     message: str,
     extra: Mapping[str, object] | None = None,
     fields: Mapping[str, object] | None = None,
-    trace: tuple[str, str, str] | None = _FROM_CONTEXT,
 ) -> bytes:
     """The line ``render`` would make for a record with these attributes, its message already formatted
     and ``extra=`` keys (no exc_info); the caller has checked ``extra`` as ``Logger.makeRecord`` does.
     ``fields``: keys the caller knows are neither record attributes nor reserved (a record's exc_info
-    and extras), appended as they are. ``trace``: the line's trace context (by default the current
-    request's)."""
-    if trace is _FROM_CONTEXT:
-        context = request_context_var.get()
-        trace = None if context is None else context[1]
+    and extras), appended as they are. The trace fields are the current request's."""
+    context = request_context_var.get()
+    trace = None if context is None else context[1]
     out = standard_fields(created, levelname, name, process_name, tracking_id, loc, func, message, trace)
     if extra:
         for key, value in extra.items():
@@ -276,10 +267,7 @@ def render_fields(
                 out[f"extra_{key}" if key in RESERVED_FIELDS else key] = value
     if fields is not None:
         out.update(fields)
-    try:
-        return orjson.dumps(out, option=_FAST)
-    except TypeError:
-        return _dumps_any(out)
+    return dumps_line(out)
 
 
 def render_deferred(line: DeferredLine) -> bytes:
