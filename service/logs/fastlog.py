@@ -160,12 +160,9 @@ def _render_call(line: DeferredLine) -> bytes:
     _, created, levelname, name, process_name, context, code, lineno, message = line
     pathname = code.co_filename
     loc = f"{(_names.get(pathname) or _split(pathname))[0]}:{lineno}"
-    if context is None:
-        out = standard_fields(created, levelname, name, process_name, None, loc, code.co_name, message, None)
-    else:
-        out = standard_fields(created, levelname, name, process_name, context[0], loc, code.co_name, message,
-                              context[1])  # fmt: skip
-    return dumps_line(out)
+    tracking_id, trace = (None, None) if context is None else context
+    return dumps_line(standard_fields(created, levelname, name, process_name, tracking_id, loc, code.co_name, message,
+                                      trace))  # fmt: skip
 
 
 def _level_method(level: int, name: str) -> Callable[..., None]:
