@@ -206,25 +206,41 @@ class TrackingIDMiddleware:
         if self.access_log and scope.get("path") not in self.skip_paths:
             enabled = _access_cache.get(_INFO) if not access_logger.disabled else None
             log_access = enabled if enabled is not None else _access_enabled()
-        if not log_access and kind == "http":
-            # No access line: a leaner send wrapper (three closure cells, not seven; no status kept).
-            started = False
-
-            def send_header(message: Message) -> Awaitable[None]:
-                nonlocal started
-                if message["type"] == "http.response.start":
-                    started = True
-                    message = _with_header(message, header)
-                return send(message)
-
+        if log_access or kind != "http":
             try:
-                await self.app(scope, receive, send_header)
-            except Exception as exc:
-                await self._on_error(scope, receive, send_header, exc, started=started)
-                raise
+                await self._call_logged(scope, receive, send, header, log_access)
             finally:
                 request_context_var.reset(token)
             return
+        # No access line (the common case of a light request): the leanest send wrapper, with three
+        # closure cells; the access path's own cells live in ``_call_logged``.
+        started = False
+
+        def send_header(message: Message) -> Awaitable[None]:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = message.get("headers", ())
+                for h in headers:  # the app's own header of this name is replaced (inline: no call per request)
+                    if h[0] == header[0]:
+                        headers = [h for h in headers if h[0] != header[0]]
+                        break
+                message = {**message, "headers": [*headers, header]}  # a copy: the app may reuse its own
+            return send(message)
+
+        try:
+            await self.app(scope, receive, send_header)
+        except Exception as exc:
+            await self._on_error(scope, receive, send_header, exc, started=started)
+            raise
+        finally:
+            request_context_var.reset(token)
+
+    async def _call_logged(
+        self, scope: Scope, receive: Receive, send: Send, header: tuple[bytes, bytes], log_access: bool
+    ) -> None:
+        """An HTTP request with an access line due, or a WebSocket: the status is kept for the line."""
+        kind = scope["type"]
         status: int | None = None
         start = time.perf_counter() if log_access else 0.0
 
@@ -256,12 +272,8 @@ class TrackingIDMiddleware:
                 await self._on_error(scope, receive, send_with_id, exc, started=True)
             raise  # as Starlette's ServerErrorMiddleware: outer middleware, tracers and test clients see it
         finally:
-            try:
-                if log_access:
-                    log_access = False
-                    self._log_access(scope, status, start)
-            finally:
-                request_context_var.reset(token)
+            if log_access:
+                self._log_access(scope, status, start)
 
     # -- the ID and the trace context ---------------------------------------------------------
     def _generated(self) -> RequestContext:
