@@ -207,10 +207,45 @@ class TrackingIDMiddleware:
             enabled = _access_cache.get(_INFO) if not access_logger.disabled else None
             log_access = enabled if enabled is not None else _access_enabled()
         if log_access or kind != "http":
+            # An access line due, or a WebSocket: the wrapper keeps the status. It takes what it needs as
+            # default arguments and its state in a list, so none of it is a closure cell of this function
+            # (every cell is made on every call, also by the lean path below).
+            state: list[Any] = [None, log_access, time.perf_counter() if log_access else 0.0]  # status, due, start
+
+            # A plain function returning the awaitable of the server's send: one coroutine less per message
+            # (the app awaits what it returns, exactly as it would await an async send).
+            def send_with_id(
+                message: Message, state: list[Any] = state, header: tuple[bytes, bytes] = header,
+                send: Send = send, log: Callable[..., None] = self._log_access, scope: Scope = scope,
+            ) -> Awaitable[None]:  # fmt: skip
+                kind = message["type"]
+                if kind == "http.response.start" or kind == "websocket.accept":
+                    message = _with_header(message, header)
+                    state[0] = message.get("status", 101)
+                elif kind == "http.response.body":
+                    if state[1] and not message.get("more_body", False):
+                        # The app has handed over the whole response: logged now, before its background
+                        # tasks run (and without a coroutine of our own around the last send).
+                        state[1] = False
+                        log(scope, state[0], state[2])
+                elif kind == "websocket.close" and state[0] is None:
+                    state[0] = 403
+                return send(message)
+
             try:
-                await self._call_logged(scope, receive, send, header, log_access)
+                await self.app(scope, receive, send_with_id)
+            except Exception as exc:
+                started = state[0] is not None
+                if not started:
+                    state[0] = 500 if kind == "http" else 1011
+                await self._on_error(scope, receive, send_with_id, exc, started=started)
+                raise  # as Starlette's ServerErrorMiddleware: outer middleware, tracers and test clients see it
             finally:
-                request_context_var.reset(token)
+                try:
+                    if state[1]:
+                        self._log_access(scope, state[0], state[2])
+                finally:
+                    request_context_var.reset(token)
             return
         # No access line (the common case of a light request): the leanest send wrapper, with three
         # closure cells; the access path's own cells live in ``_call_logged``.
@@ -235,45 +270,6 @@ class TrackingIDMiddleware:
             raise
         finally:
             request_context_var.reset(token)
-
-    async def _call_logged(
-        self, scope: Scope, receive: Receive, send: Send, header: tuple[bytes, bytes], log_access: bool
-    ) -> None:
-        """An HTTP request with an access line due, or a WebSocket: the status is kept for the line."""
-        kind = scope["type"]
-        status: int | None = None
-        start = time.perf_counter() if log_access else 0.0
-
-        # A plain function returning the awaitable of the server's send: one coroutine less per message
-        # (the app awaits what it returns, exactly as it would await an async send).
-        def send_with_id(message: Message) -> Awaitable[None]:
-            nonlocal status, log_access
-            kind = message["type"]
-            if kind == "http.response.start" or kind == "websocket.accept":
-                message = _with_header(message, header)
-                status = message.get("status", 101)
-            elif kind == "http.response.body":
-                if log_access and not message.get("more_body", False):
-                    # The app has handed over the whole response: logged now, before its background tasks
-                    # run (and without a coroutine of our own around the last send).
-                    log_access = False
-                    self._log_access(scope, status, start)
-            elif kind == "websocket.close" and status is None:
-                status = 403
-            return send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        except Exception as exc:
-            if status is None:
-                status = 500 if kind == "http" else 1011
-                await self._on_error(scope, receive, send_with_id, exc, started=False)
-            else:
-                await self._on_error(scope, receive, send_with_id, exc, started=True)
-            raise  # as Starlette's ServerErrorMiddleware: outer middleware, tracers and test clients see it
-        finally:
-            if log_access:
-                self._log_access(scope, status, start)
 
     # -- the ID and the trace context ---------------------------------------------------------
     def _generated(self) -> RequestContext:
