@@ -260,7 +260,9 @@ class TrackingIDMiddleware:
                     if h[0] == header[0]:
                         headers = [h for h in headers if h[0] != header[0]]
                         break
-                message = {**message, "headers": [*headers, header]}  # a copy: the app may reuse its own
+                # A new list (the app may reuse its own), set in the message dict as Starlette's own middleware
+                # does (MutableHeaders(scope=message)): a dict copy per response costs more than this line.
+                message["headers"] = [*headers, header]
             return send(message)
 
         try:
@@ -425,15 +427,18 @@ def _render_access(line: DeferredLine) -> bytes:
 
 
 def _with_header(message: Message, header: tuple[bytes, bytes]) -> Message:
-    """A copy of a response-start ``message`` (the app may reuse its own) with ``header`` added; the app's
-    own header of that name, if any, is replaced, not duplicated (ASGI header names are lowercase)."""
+    """A response-start ``message`` with ``header`` added to a new header list (the app may reuse its own
+    list), set in the message as Starlette's own middleware does (``MutableHeaders(scope=message)``); the
+    app's own header of that name, if any, is replaced, not duplicated (ASGI header names are lowercase).
+    The lean send wrapper in ``__call__`` does the same inline."""
     name = header[0]
     headers = message.get("headers", ())
     for h in headers:  # a plain loop: no comprehension frame in the common case (no match)
         if h[0] == name:
             headers = [h for h in headers if h[0] != name]
             break
-    return {**message, "headers": [*headers, header]}
+    message["headers"] = [*headers, header]
+    return message
 
 
 def _call_line(function: Callable[..., Any], attribute: str) -> int:
