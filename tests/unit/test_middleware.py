@@ -200,6 +200,38 @@ class TestResponses:
         assert response.headers.get_list("x-tracking-id") == [response.headers["x-tracking-id"]]
         assert response.headers["x-tracking-id"] != "spoofed-by-app"
 
+    @pytest.mark.parametrize("access_log", [False, True])
+    def test_an_app_reusing_its_messages_and_response_gets_one_header_per_request(
+        self, out: io.BytesIO, access_log: bool
+    ) -> None:
+        """The header goes into a new list set in the start message: an app that sends the same message dict
+        (or returns the same Response object) every time never sees its own header list grow or change, and
+        each response carries exactly its own request's ID."""
+        own_headers = [(b"content-type", b"text/plain"), (b"content-length", b"2")]
+        start: Message = {"type": "http.response.start", "status": 200, "headers": own_headers}
+        body: Message = {"type": "http.response.body", "body": b"ok"}
+        shared = PlainTextResponse("ok")
+        shared_headers = list(shared.raw_headers)
+
+        async def raw(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["path"] == "/shared":
+                await shared(scope, receive, send)
+                return
+            await send(start)
+            await send(body)
+
+        client = TestClient(TrackingIDMiddleware(raw, access_log=access_log))
+        for path in ("/raw", "/shared"):
+            ids = []
+            for _ in range(3):
+                response = client.get(path)
+                assert response.text == "ok"
+                assert len(response.headers.get_list("x-tracking-id")) == 1
+                ids.append(response.headers["x-tracking-id"])
+            assert len(set(ids)) == 3, "each response carries its own request's ID"
+        assert own_headers == [(b"content-type", b"text/plain"), (b"content-length", b"2")]
+        assert shared.raw_headers == shared_headers
+
 
 class TestAccessLine:
     def test_one_access_line_with_fields(self, out: io.BytesIO) -> None:
