@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Awaitable
 from typing import Any
 
 from fastapi import FastAPI
@@ -69,6 +70,43 @@ class FixedHeaderMiddleware:
         await self.app(scope, receive, send_with_header)
 
 
+class MinimalIDMiddleware:
+    """The least any tracking-ID middleware does (for scale, in ``bench.instructions``): a ready-made ID,
+    the ContextVar set and reset, the header on the response. No inbound ID, no trace context, no error
+    handling, no WebSocket, no access line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        from service.context import request_context_var
+        from service.ids import context_batches
+
+        self.app = app
+        self.var = request_context_var  # imported here: the other variants' processes never import service
+        batches = context_batches(new_trace=True, trace_id_as_tracking_id=False)
+        self.pop = batches.ready.popleft
+        self.refill = batches.take
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            context = self.pop()
+        except IndexError:
+            context = self.refill()
+        header = (b"x-tracking-id", context[0].encode("latin-1"))
+        token = self.var.set(context)
+
+        def send_header(message: Message) -> Awaitable[None]:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), header]
+            return send(message)
+
+        try:
+            await self.app(scope, receive, send_header)
+        finally:
+            self.var.reset(token)
+
+
 def _app(with_logging: bool) -> FastAPI:
     app = FastAPI()
     log: Any = logging.getLogger("bench.handler")
@@ -117,6 +155,15 @@ def build(variant: str) -> tuple[Any, bool]:
     if variant == "mw-floor":
         app = _app(with_logging=False)
         app.add_middleware(FixedHeaderMiddleware)
+        return app, False
+
+    if variant == "mw-minimal":  # for scale, in bench.paired and bench.instructions (not in Part 2)
+        from service import setup_logging
+
+        os.environ["LOG_ACCESS"] = "false"
+        setup_logging()  # the process as mw-bundle's: only the middleware differs
+        app = _app(with_logging=False)
+        app.add_middleware(MinimalIDMiddleware)
         return app, False
 
     if variant in ("mw-bundle", "mw-bundle-quiet", "mw-bundle-access", "stack-bundle", "stack-bundle-no-metrics"):

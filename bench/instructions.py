@@ -13,11 +13,10 @@ share in instructions reads a few points higher than the timed share.
 
 A SPEC is ``VARIANT`` (see ``bench.apps``) or ``VARIANT@TREE``, the same variant served from another
 checkout (``git worktree add /tmp/before HEAD~1``), for an A/B of a change. The first SPEC is the
-reference (default: ``mw-bare mw-floor mw-bundle mw-bundle-quiet``). Each server is warmed with 300
-requests, its counters zeroed (``callgrind_control -z``), then loaded with ``--requests`` sequential
-keep-alive requests and its counters dumped. Two servers run at a time (one per core); about a minute
-for the default set with one seed. Needs
-``valgrind`` (Debian package).
+reference (default: ``mw-bare mw-floor mw-minimal mw-bundle mw-bundle-quiet``). Each server is warmed
+with 300 requests, its counters zeroed (``callgrind_control -z``), then loaded with ``--requests``
+sequential keep-alive requests and its counters dumped. Two servers run at a time (one per core);
+about a minute for the default set with one seed. Needs ``valgrind`` (Debian package).
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ from pathlib import Path
 
 from bench.common import PYTHON, ROOT, clean_env, free_port, median
 
-DEFAULT = ("mw-bare", "mw-floor", "mw-bundle", "mw-bundle-quiet")
+DEFAULT = ("mw-bare", "mw-floor", "mw-minimal", "mw-bundle", "mw-bundle-quiet")
 WARMUP = 300
 _TOTAL = re.compile(rb"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
 

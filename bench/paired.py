@@ -28,7 +28,7 @@ from bench.targets import MIDDLEWARE_SHARE, STACK_SHARE
 from bench.web import measured_load
 
 SETS = {
-    "mw": ("mw-bare", "mw-floor", "mw-bundle", "mw-bundle-quiet", "mw-asgi-correlation-id"),
+    "mw": ("mw-bare", "mw-floor", "mw-minimal", "mw-bundle", "mw-bundle-quiet", "mw-asgi-correlation-id"),
     "stack": ("stack-bare", "stack-bundle", "stack-structlog", "stack-original"),
 }
 #: The target each set's bundle variants are held to (issues 10 and 11), as a share of bare.

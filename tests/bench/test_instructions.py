@@ -8,10 +8,15 @@ import re
 import shutil
 import subprocess
 import sys
+import uuid
 
 import pytest
+from starlette.testclient import TestClient
+from starlette.types import Receive, Scope, Send
 
+from bench.apps import MinimalIDMiddleware
 from bench.instructions import total_instructions
+from service.context import get_tracking_id
 from tests.support import ROOT
 
 needs_valgrind = pytest.mark.skipif(
@@ -42,3 +47,20 @@ def test_counts_a_real_server_and_the_floor_costs_more_than_bare() -> None:
     assert 50 < bare < 5000, done.stdout  # thousands of instructions per request
     assert floor > bare, done.stdout
     assert "| mw-bare | " in done.stdout and "| 1.000 |" in done.stdout
+
+
+def test_the_minimal_variant_is_a_working_id_middleware() -> None:
+    """``mw-minimal`` (the least an ID middleware does, for scale) must really do it: a fresh UUID4 per
+    response in X-Tracking-ID, the ID set in the ContextVar during the request and reset after it."""
+    seen: list[str | None] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(get_tracking_id())
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    client = TestClient(MinimalIDMiddleware(app))
+    ids = [client.get("/").headers["x-tracking-id"] for _ in range(3)]
+    assert len(set(ids)) == 3 and all(uuid.UUID(i).version == 4 for i in ids)
+    assert seen == ids
+    assert get_tracking_id() is None

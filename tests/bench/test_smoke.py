@@ -54,7 +54,14 @@ def test_paired_smoke_run_measures_every_variant(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = orjson.loads(out.read_bytes())["mw"]
-    assert list(results) == ["mw-bare", "mw-floor", "mw-bundle", "mw-bundle-quiet", "mw-asgi-correlation-id"]
+    assert list(results) == [
+        "mw-bare",
+        "mw-floor",
+        "mw-minimal",
+        "mw-bundle",
+        "mw-bundle-quiet",
+        "mw-asgi-correlation-id",
+    ]
     assert results["mw-bare"]["share"] == 1.0
     for name, entry in results.items():
         assert entry["rounds"] == 1 and entry["problems"] == [], name
