@@ -220,7 +220,12 @@ class TrackingIDMiddleware:
             ) -> Awaitable[None]:  # fmt: skip
                 kind = message["type"]
                 if kind == "http.response.start" or kind == "websocket.accept":
-                    message = _with_header(message, header)
+                    headers = message.get("headers", ())
+                    for h in headers:  # as in the lean wrapper below
+                        if h[0] == header[0]:
+                            headers = [h for h in headers if h[0] != header[0]]
+                            break
+                    message["headers"] = [*headers, header]
                     state[0] = message.get("status", 101)
                 elif kind == "http.response.body":
                     if state[1] and not message.get("more_body", False):
@@ -248,7 +253,7 @@ class TrackingIDMiddleware:
                     request_context_var.reset(token)
             return
         # No access line (the common case of a light request): the leanest send wrapper, with three
-        # closure cells; the access path's own cells live in ``_call_logged``.
+        # closure cells.
         started = False
 
         def send_header(message: Message) -> Awaitable[None]:
@@ -256,7 +261,9 @@ class TrackingIDMiddleware:
             if message["type"] == "http.response.start":
                 started = True
                 headers = message.get("headers", ())
-                for h in headers:  # the app's own header of this name is replaced (inline: no call per request)
+                # The app's own header of this name, if any, is replaced, not duplicated (ASGI header names are
+                # lowercase). Inline, here and in the access path's wrapper: no Python call per response.
+                for h in headers:
                     if h[0] == header[0]:
                         headers = [h for h in headers if h[0] != header[0]]
                         break
@@ -424,21 +431,6 @@ def _render_access(line: DeferredLine) -> bytes:
     client_addr, method, path, code = _access_parts(client, method, path, status, duration, http_version, out)
     out["message"] = f'{client_addr} "{method} {path}" {code}'  # _ACCESS_FORMAT, as an f-string: faster
     return dumps_line(out)
-
-
-def _with_header(message: Message, header: tuple[bytes, bytes]) -> Message:
-    """A response-start ``message`` with ``header`` added to a new header list (the app may reuse its own
-    list), set in the message as Starlette's own middleware does (``MutableHeaders(scope=message)``); the
-    app's own header of that name, if any, is replaced, not duplicated (ASGI header names are lowercase).
-    The lean send wrapper in ``__call__`` does the same inline."""
-    name = header[0]
-    headers = message.get("headers", ())
-    for h in headers:  # a plain loop: no comprehension frame in the common case (no match)
-        if h[0] == name:
-            headers = [h for h in headers if h[0] != name]
-            break
-    message["headers"] = [*headers, header]
-    return message
 
 
 def _call_line(function: Callable[..., Any], attribute: str) -> int:
