@@ -2,10 +2,10 @@
 
 Producers append to a deque (atomic under the GIL, no lock) and set an Event only when the listener
 is idle, so a burst costs one wake-up per batch instead of a Condition round trip per record. Once
-awake, the listener may ``linger`` (up to 20 ms, see ``listener.LINGER``) so that a trickle of records (a web server's
-two lines per request) is written as one batch rather than one thread hand-off per line; ~1k queued
-items (half the queue, if smaller), ``hurry()`` or ``wake()`` cut the linger short. The bound is
-checked without a lock, so it may be exceeded by at most one record per producing thread.
+awake, the listener may ``linger`` (up to 20 ms, see ``listener.LINGER``) so that a trickle of records
+(a web server's two lines per request) is written as one batch rather than one thread hand-off per
+line; ~1k queued items (half the queue, if smaller), ``hurry()`` or ``wake()`` cut the linger short.
+The bound is checked without a lock, so it may be exceeded by at most one record per producing thread.
 """
 
 from __future__ import annotations
